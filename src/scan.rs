@@ -1,0 +1,1 @@
+//! Top-level JSON key scanning in place.
