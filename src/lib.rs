@@ -1,9 +1,30 @@
 //! Switchyard: a thread-per-core io_uring LLM gateway.
 //!
 //! The library owns every module; `main.rs` only parses arguments. A request takes one path:
-//! `worker` accepts, `conn` frames it with `http1`, `scan` finds its keys, `auth` and `route`
-//! pick the candidates, `upstream` sends it, `relay` streams the answer back.
+//! `worker` accepts, `conn` frames it with `http1`, `gateway` scans its body (`scan`),
+//! authorizes it and picks candidates (`route`), `upstream` sends it (or the in-process
+//! `mock` answers), and `relay` streams the answer back after the `trace` event.
+//! See `docs/architecture.md`.
 
+#[macro_use]
+pub mod log;
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod conn;
+pub mod endpoint;
+pub mod error;
+pub mod gateway;
 pub mod http1;
+pub mod metrics;
 pub mod mock;
+pub mod mock_server;
+pub mod netio;
+pub mod relay;
+pub mod respond;
+pub mod route;
 pub mod scan;
+pub mod trace;
+pub mod upstream;
+pub mod worker;

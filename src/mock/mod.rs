@@ -1,1 +1,434 @@
-//! The built-in mock provider.
+//! The built-in mock LLM provider.
+//!
+//! Used in-process as the provider of kind `mock` (so the gateway runs with no provider account),
+//! as the `switchyard mock-upstream` load-test server, and as the upstream of the integration
+//! tests that drive the official `openai` and `anthropic` Python SDKs through the gateway. Every
+//! body and stream is in the provider's exact wire shape, so the SDKs' stream helpers
+//! (`chat.completions.stream()`, `responses.stream()` with `get_final_response()`,
+//! `messages.stream()` with `get_final_message()` and `text_stream`) accept it.
+//!
+//! This module is pure and synchronous: no sockets, no clocks beyond stamping `created`. The
+//! server calls [`Mock::handle`] (or [`Mock::endpoint_for_path`] then [`Mock::reply`]), waits
+//! [`MockReply::first_byte_delay`], writes `status` and `content_type`, then either `body` or,
+//! for a stream, loops on [`MockStream::next_event`], sleeping the returned delay before writing
+//! each event.
+//!
+//! # Endpoints
+//! Matched on the path with any query string and trailing `/` removed, by suffix, so the OpenAI
+//! base url (`/v1/...`), a bare one (`/chat/completions`) and a mounted one
+//! (`/openai/v1/...`, `/anthropic/v1/messages?beta=true`) all work:
+//! - `…/chat/completions` → [`Endpoint::ChatCompletions`]
+//! - `…/responses` → [`Endpoint::Responses`]
+//! - `…/messages` → [`Endpoint::Messages`]
+//! - `…/messages/count_tokens` → [`Endpoint::CountTokens`]
+//!
+//! Anything else is 404; a method other than POST is 400. Bad JSON, a missing `model`, missing
+//! or empty `messages` (chat, messages, count_tokens), missing `input` (responses) or missing
+//! `max_tokens` (messages, as Anthropic requires) is 400. Errors use the provider's error shape.
+//!
+//! # The reply
+//! Deterministic, so tests can assert on it: `This is a mock reply from Switchyard to:` followed
+//! by up to 8 words of the last user message, padded with lorem words. It has `reply_tokens`
+//! words (default 16), fewer when the request bounds it (`max_completion_tokens`/`max_tokens`,
+//! `max_tokens`, `max_output_tokens`); then the finish reason is `length` / `max_tokens` and a
+//! Response is `incomplete`, as the real APIs report truncation. One word is one output token;
+//! `input_tokens` is ceil(bytes of prompt text / 4). `model` echoes the request's `model`.
+//!
+//! # Test hooks, keyed on the request's model name
+//! - `fail-500…` → always 500 in the provider's error shape.
+//! - `fail-429…` → always 429.
+//! - `slow-…` → 2000 ms ([`SLOW_DELAY`]) more `first_byte_delay` (before the status line).
+//! - `cut-…` → a stream that stops after its framing events and [`CUT_AFTER_WORDS`] words;
+//!   [`MockStream::ends_abruptly`] is true and the server must close the connection without the
+//!   terminating chunk. Non-streaming requests answer normally.
+//!
+//! `slow-` and `cut-` combine in any order in front of the rest (`slow-cut-gpt-4o`,
+//! `slow-fail-500`). The hooks fire after the JSON and `model` are read but before the other
+//! checks, so a minimal body is enough.
+//!
+//! # Injected failures
+//! With `fail_rate` p, each valid request fails with probability p, drawn from a per-[`Mock`]
+//! xorshift generator seeded with `seed` (so a run is reproducible). A non-streaming failure is
+//! 500 or 429 with equal odds; a streaming one is 500, 429 or a cut stream with equal odds.
+//! Invalid requests are always 400 and never draw.
+//!
+//! # Timing
+//! `ttft_ms` is the wait before the first content: for a stream, before the first content event
+//! (the framing events go out at once); otherwise before the response. `tokens_per_s` paces the
+//! stream; a non-streaming reply also waits the time its words would have taken, so both modes
+//! take as long end to end.
+
+mod anthropic;
+mod chat;
+mod error;
+mod json;
+mod reply;
+mod request;
+mod responses;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use error::Failure;
+use reply::Reply;
+use request::BadRequest;
+
+pub use stream::{MockStream, CUT_AFTER_WORDS};
+
+/// Extra first-byte delay for models named `slow-…`.
+pub const SLOW_DELAY: Duration = Duration::from_millis(2000);
+
+/// `Content-Type` of JSON bodies, including errors.
+pub const JSON: &str = "application/json";
+/// `Content-Type` of streams.
+pub const EVENT_STREAM: &str = "text/event-stream";
+
+/// An API the mock answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// OpenAI `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// OpenAI `POST /v1/responses`.
+    Responses,
+}
+
+/// How the mock behaves; fixed for the life of a [`Mock`].
+#[derive(Clone, Debug)]
+pub struct MockOptions {
+    /// Delay before the first content, in milliseconds (see the module doc, "Timing").
+    pub ttft_ms: u64,
+    /// Streaming pace in words per second; 0 (or not finite) means no delay between events.
+    pub tokens_per_s: f64,
+    /// Words in a reply the request does not bound lower. At least one word is always sent.
+    pub reply_tokens: u32,
+    /// Probability in 0..=1 that a valid request fails (see "Injected failures").
+    pub fail_rate: f64,
+    /// Seed of the failure generator.
+    pub seed: u64,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        MockOptions {
+            ttft_ms: 0,
+            tokens_per_s: 0.0,
+            reply_tokens: 16,
+            fail_rate: 0.0,
+            seed: 0,
+        }
+    }
+}
+
+/// What to send for one request.
+#[derive(Debug)]
+pub struct MockReply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`: [`JSON`] or [`EVENT_STREAM`].
+    pub content_type: &'static str,
+    /// The whole body when `stream` is `None`; empty for a stream.
+    pub body: Vec<u8>,
+    /// The events to send, for a streaming 200.
+    pub stream: Option<MockStream>,
+    /// Wait this long before writing the status line.
+    pub first_byte_delay: Duration,
+}
+
+/// The mock provider. One per worker: the generators live in `Cell`s, so it is `!Sync`.
+#[derive(Debug)]
+pub struct Mock {
+    opts: MockOptions,
+    /// xorshift state for injected failures; never zero.
+    rng: Cell<u64>,
+    /// xorshift state for id randomness; seeded per instance so workers do not collide.
+    ids: Cell<u64>,
+}
+
+/// Distinguishes the id generators of mocks created in the same nanosecond.
+static INSTANCES: AtomicU64 = AtomicU64::new(0);
+
+/// What the model name asks for (see "Test hooks").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Hooks {
+    fail: Option<Failure>,
+    slow: bool,
+    cut: bool,
+}
+
+impl Hooks {
+    fn from_model(model: &str) -> Self {
+        let mut hooks = Hooks::default();
+        let mut rest = model;
+        loop {
+            if let Some(r) = rest.strip_prefix("slow-") {
+                hooks.slow = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("cut-") {
+                hooks.cut = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        if rest.starts_with("fail-500") {
+            hooks.fail = Some(Failure::Server);
+        } else if rest.starts_with("fail-429") {
+            hooks.fail = Some(Failure::RateLimited);
+        }
+        hooks
+    }
+}
+
+/// SplitMix64 finalizer: turns any seed into a well-mixed, non-zero xorshift state.
+fn mix(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if z == 0 {
+        0x2545_f491_4f6c_dd1d
+    } else {
+        z
+    }
+}
+
+/// xorshift64* step.
+fn next(state: &Cell<u64>) -> u64 {
+    let mut x = state.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.set(x);
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+fn now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+}
+
+impl Mock {
+    /// Creates a mock; the failure generator starts from `opts.seed`.
+    pub fn new(opts: MockOptions) -> Self {
+        let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        let id_seed =
+            (now().as_nanos() as u64) ^ instance.rotate_left(32) ^ u64::from(std::process::id());
+        Mock {
+            rng: Cell::new(mix(opts.seed)),
+            ids: Cell::new(mix(id_seed)),
+            opts,
+        }
+    }
+
+    /// The endpoint a request path names, or `None` (answer 404). The query string and a
+    /// trailing `/` are ignored; see the module doc for the accepted suffixes.
+    pub fn endpoint_for_path(path: &[u8]) -> Option<Endpoint> {
+        let path = match memchr::memchr(b'?', path) {
+            Some(q) => &path[..q],
+            None => path,
+        };
+        let path = path.strip_suffix(b"/").unwrap_or(path);
+        if path.ends_with(b"/chat/completions") {
+            Some(Endpoint::ChatCompletions)
+        } else if path.ends_with(b"/messages/count_tokens") {
+            Some(Endpoint::CountTokens)
+        } else if path.ends_with(b"/messages") {
+            Some(Endpoint::Messages)
+        } else if path.ends_with(b"/responses") {
+            Some(Endpoint::Responses)
+        } else {
+            None
+        }
+    }
+
+    /// Answers a whole request: 404 for an unknown path, 400 for a method other than POST,
+    /// otherwise [`Mock::reply`].
+    pub fn handle(&self, method: &[u8], path: &[u8], body: &[u8]) -> MockReply {
+        let Some(endpoint) = Self::endpoint_for_path(path) else {
+            return error_reply(None, Failure::NotFound, Duration::ZERO);
+        };
+        if method != b"POST" {
+            return error_reply(
+                Some(endpoint),
+                Failure::BadRequest(BadRequest::Method),
+                Duration::ZERO,
+            );
+        }
+        self.reply(endpoint, body)
+    }
+
+    /// Answers a POST to `endpoint` with request JSON `body` (see the module doc for the
+    /// checks, the hooks and the reply).
+    pub fn reply(&self, endpoint: Endpoint, body: &[u8]) -> MockReply {
+        let bad = |b| error_reply(Some(endpoint), Failure::BadRequest(b), Duration::ZERO);
+        let mut scratch = Vec::new();
+        let root = match request::parse_json(&mut scratch, body) {
+            Ok(root) => root,
+            Err(b) => return bad(b),
+        };
+        let model = match request::parse_model(&root) {
+            Ok(m) => m,
+            Err(b) => return bad(b),
+        };
+
+        let hooks = Hooks::from_model(&model);
+        let ttft = Duration::from_millis(self.opts.ttft_ms);
+        let slow = if hooks.slow {
+            SLOW_DELAY
+        } else {
+            Duration::ZERO
+        };
+        if let Some(f) = hooks.fail {
+            return error_reply(Some(endpoint), f, ttft.saturating_add(slow));
+        }
+
+        let req = match request::parse_request(endpoint, &root, model) {
+            Ok(r) => r,
+            Err(b) => return bad(b),
+        };
+        drop(root);
+
+        let mut cut = hooks.cut && req.stream;
+        match self.injected_failure(req.stream) {
+            Some(Injected::Fail(f)) => {
+                return error_reply(Some(endpoint), f, ttft.saturating_add(slow))
+            }
+            Some(Injected::Cut) => cut = true,
+            None => {}
+        }
+
+        if endpoint == Endpoint::CountTokens {
+            let mut body = Vec::with_capacity(24);
+            anthropic::write_count(req.input_tokens(), &mut body);
+            return json_reply(200, body, ttft.saturating_add(slow));
+        }
+
+        let stream = req.stream;
+        let reply = self.build(endpoint, req);
+        let gap = self.gap();
+        if stream {
+            return MockReply {
+                status: 200,
+                content_type: EVENT_STREAM,
+                body: Vec::new(),
+                stream: Some(MockStream::new(reply, ttft, gap, cut)),
+                first_byte_delay: slow,
+            };
+        }
+        let mut body = Vec::with_capacity(1024 + 2 * reply.text.len());
+        match endpoint {
+            Endpoint::ChatCompletions => chat::write_body(&reply, &mut body),
+            Endpoint::Messages | Endpoint::CountTokens => anthropic::write_body(&reply, &mut body),
+            Endpoint::Responses => responses::write_body(&reply, &mut body),
+        }
+        let words = u32::try_from(reply.ends.len()).unwrap_or(u32::MAX);
+        let generation = gap.saturating_mul(words.saturating_sub(1));
+        json_reply(
+            200,
+            body,
+            ttft.saturating_add(slow).saturating_add(generation),
+        )
+    }
+
+    /// The pause between streamed words.
+    fn gap(&self) -> Duration {
+        let tps = self.opts.tokens_per_s;
+        if tps.is_finite() && tps > 0.0 {
+            Duration::try_from_secs_f64(1.0 / tps).unwrap_or(Duration::MAX)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A uniform draw in `[0, 1)` from the failure generator.
+    fn draw(&self) -> f64 {
+        (next(&self.rng) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Decides whether this request fails (see "Injected failures"). Draws only when
+    /// `fail_rate > 0`, so a mock without failures is fully deterministic.
+    fn injected_failure(&self, stream: bool) -> Option<Injected> {
+        let rate = self.opts.fail_rate;
+        if rate.is_nan() || rate <= 0.0 || self.draw() >= rate {
+            return None;
+        }
+        let kind = self.draw();
+        Some(if stream && kind >= 2.0 / 3.0 {
+            Injected::Cut
+        } else if kind < if stream { 1.0 / 3.0 } else { 0.5 } {
+            Injected::Fail(Failure::Server)
+        } else {
+            Injected::Fail(Failure::RateLimited)
+        })
+    }
+
+    /// Builds the reply with fresh ids.
+    fn build(&self, endpoint: Endpoint, req: request::Request) -> Reply {
+        let now = now();
+        let prefix = match endpoint {
+            Endpoint::ChatCompletions => "chatcmpl-",
+            Endpoint::Messages | Endpoint::CountTokens => "msg_",
+            Endpoint::Responses => "resp_",
+        };
+        let id = self.new_id(prefix, now);
+        let item_id = if endpoint == Endpoint::Responses {
+            self.new_id("msg_", now)
+        } else {
+            String::new()
+        };
+        Reply::new(
+            endpoint,
+            req,
+            self.opts.reply_tokens,
+            id,
+            item_id,
+            now.as_secs(),
+        )
+    }
+
+    /// `prefix` + a UUID v7 as 32 hex digits, time-ordered; randomness from this instance's
+    /// generator (no shared state, no syscall).
+    fn new_id(&self, prefix: &str, now: Duration) -> String {
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&next(&self.ids).to_le_bytes());
+        random[8..].copy_from_slice(&next(&self.ids).to_le_bytes()[..2]);
+        let millis = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+        let mut buf = [0u8; uuid::fmt::Simple::LENGTH];
+        let mut id = String::with_capacity(prefix.len() + buf.len());
+        id.push_str(prefix);
+        id.push_str(uuid.simple().encode_lower(&mut buf));
+        id
+    }
+}
+
+/// An injected failure: an error status, or a stream cut.
+enum Injected {
+    Fail(Failure),
+    Cut,
+}
+
+fn json_reply(status: u16, body: Vec<u8>, delay: Duration) -> MockReply {
+    MockReply {
+        status,
+        content_type: JSON,
+        body,
+        stream: None,
+        first_byte_delay: delay,
+    }
+}
+
+fn error_reply(endpoint: Option<Endpoint>, failure: Failure, delay: Duration) -> MockReply {
+    let mut body = Vec::with_capacity(256);
+    failure.write_body(endpoint, &mut body);
+    json_reply(failure.status(), body, delay)
+}

@@ -1,0 +1,152 @@
+//! The routes we serve and the protocol each speaks.
+//!
+//! Paths follow `routerly-proxy-api.md`: `/v1/<endpoint>` and `/projects/{slug}/v1/<endpoint>`.
+//! A query string is ignored. Matching is exact (no trailing-slash or case folding) because the
+//! official SDKs send exactly these paths.
+
+/// The wire protocol of a route, which decides the shape of its errors and stream events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenAI: `{"error":{...}}`, `data: {"error":...}` mid-stream.
+    OpenAi,
+    /// Anthropic: `{"type":"error","error":{...}}`, `event: error` mid-stream.
+    Anthropic,
+}
+
+/// An endpoint of the proxy API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`
+    ChatCompletions,
+    /// `POST /v1/responses`
+    Responses,
+    /// `POST /v1/messages`
+    Messages,
+    /// `POST /v1/messages/count_tokens`
+    CountTokens,
+    /// `GET /v1/models`
+    Models,
+}
+
+impl Endpoint {
+    /// The protocol clients of this endpoint speak.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Endpoint::Messages | Endpoint::CountTokens => Protocol::Anthropic,
+            _ => Protocol::OpenAi,
+        }
+    }
+
+    /// The path suffix after `/v1`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Responses => "/responses",
+            Endpoint::Messages => "/messages",
+            Endpoint::CountTokens => "/messages/count_tokens",
+            Endpoint::Models => "/models",
+        }
+    }
+
+    /// Whether the endpoint takes a JSON body (POST) rather than none (GET).
+    pub fn takes_body(self) -> bool {
+        !matches!(self, Endpoint::Models)
+    }
+}
+
+/// A parsed request target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target<'a> {
+    /// The endpoint, or `None` for an unknown route (404).
+    pub endpoint: Option<Endpoint>,
+    /// The `{slug}` of `/projects/{slug}/v1/...`.
+    pub slug: Option<&'a [u8]>,
+}
+
+/// Splits a request target into endpoint and project slug.
+pub fn parse_target(path: &[u8]) -> Target<'_> {
+    let path = match memchr::memchr(b'?', path) {
+        Some(i) => &path[..i],
+        None => path,
+    };
+    let (slug, rest) = match path.strip_prefix(b"/projects/") {
+        Some(r) => match memchr::memchr(b'/', r) {
+            Some(i) if i > 0 => (Some(&r[..i]), &r[i..]),
+            _ => {
+                return Target {
+                    endpoint: None,
+                    slug: None,
+                }
+            }
+        },
+        None => (None, path),
+    };
+    let endpoint = match rest {
+        b"/v1/chat/completions" => Some(Endpoint::ChatCompletions),
+        b"/v1/responses" => Some(Endpoint::Responses),
+        b"/v1/messages" => Some(Endpoint::Messages),
+        b"/v1/messages/count_tokens" => Some(Endpoint::CountTokens),
+        b"/v1/models" => Some(Endpoint::Models),
+        _ => None,
+    };
+    Target { endpoint, slug }
+}
+
+/// The protocol to answer an unknown or unparseable request in: Anthropic when the path or the
+/// headers look like an Anthropic client (`/messages`, `x-api-key`, `anthropic-version`), else
+/// OpenAI.
+pub fn guess_protocol(path: &[u8], anthropic_headers: bool) -> Protocol {
+    if anthropic_headers || memchr::memmem::find(path, b"/messages").is_some() {
+        Protocol::Anthropic
+    } else {
+        Protocol::OpenAi
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let cases: &[(&[u8], Option<Endpoint>, Option<&[u8]>)] = &[
+            (
+                b"/v1/chat/completions",
+                Some(Endpoint::ChatCompletions),
+                None,
+            ),
+            (
+                b"/v1/chat/completions?x=1",
+                Some(Endpoint::ChatCompletions),
+                None,
+            ),
+            (b"/v1/messages", Some(Endpoint::Messages), None),
+            (
+                b"/v1/messages/count_tokens",
+                Some(Endpoint::CountTokens),
+                None,
+            ),
+            (b"/v1/responses", Some(Endpoint::Responses), None),
+            (b"/v1/models", Some(Endpoint::Models), None),
+            (
+                b"/projects/acme/v1/messages",
+                Some(Endpoint::Messages),
+                Some(b"acme"),
+            ),
+            (b"/projects/acme/v1/nope", None, Some(b"acme")),
+            (b"/projects//v1/messages", None, None),
+            (b"/projects/acme", None, None),
+            (b"/v1/chat/completions/", None, None),
+            (b"/", None, None),
+        ];
+        for (path, ep, slug) in cases {
+            let t = parse_target(path);
+            assert_eq!(
+                (t.endpoint, t.slug),
+                (*ep, *slug),
+                "{}",
+                String::from_utf8_lossy(path)
+            );
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Counters, sharded per worker, and their Prometheus text rendering.
+//!
+//! Each worker owns one cache-line-padded [`CoreStats`] slot and is its only writer: it bumps a
+//! counter with a relaxed load and store (no read-modify-write, so no cache line bounces
+//! between cores). The admin endpoint sums the slots when scraped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a worker counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Counter {
+    /// Connections accepted.
+    ConnectionsAccepted,
+    /// Connections open now (incremented on accept, decremented on close).
+    ConnectionsOpen,
+    /// Requests answered (any status).
+    Requests,
+    /// Requests in flight now.
+    InFlight,
+    /// 2xx answers.
+    Status2xx,
+    /// 4xx answers.
+    Status4xx,
+    /// 5xx answers.
+    Status5xx,
+    /// Streams relayed.
+    Streams,
+    /// Upstream connections opened.
+    UpstreamConnects,
+    /// Upstream requests sent on a pooled connection.
+    UpstreamReused,
+    /// Upstream failures (connect, timeout, 5xx, 429, broken response).
+    UpstreamErrors,
+    /// Failovers to a next candidate.
+    Failovers,
+    /// Connection tasks that panicked (bugs; the worker survives).
+    Panics,
+}
+
+const COUNTERS: usize = Counter::Panics as usize + 1;
+
+const NAMES: [(&str, &str, &str); COUNTERS] = [
+    (
+        "switchyard_connections_accepted_total",
+        "counter",
+        "Client connections accepted.",
+    ),
+    (
+        "switchyard_connections_open",
+        "gauge",
+        "Client connections open.",
+    ),
+    ("switchyard_requests_total", "counter", "Requests answered."),
+    (
+        "switchyard_requests_in_flight",
+        "gauge",
+        "Requests being served.",
+    ),
+    (
+        "switchyard_responses_2xx_total",
+        "counter",
+        "2xx responses.",
+    ),
+    (
+        "switchyard_responses_4xx_total",
+        "counter",
+        "4xx responses.",
+    ),
+    (
+        "switchyard_responses_5xx_total",
+        "counter",
+        "5xx responses.",
+    ),
+    (
+        "switchyard_streams_total",
+        "counter",
+        "Streaming responses relayed.",
+    ),
+    (
+        "switchyard_upstream_connects_total",
+        "counter",
+        "Upstream connections opened.",
+    ),
+    (
+        "switchyard_upstream_reused_total",
+        "counter",
+        "Upstream requests on a pooled connection.",
+    ),
+    (
+        "switchyard_upstream_errors_total",
+        "counter",
+        "Upstream failures.",
+    ),
+    (
+        "switchyard_failovers_total",
+        "counter",
+        "Failovers to the next candidate.",
+    ),
+    (
+        "switchyard_panics_total",
+        "counter",
+        "Connection tasks that panicked.",
+    ),
+];
+
+/// One worker's counters, padded to their own cache lines.
+#[repr(align(128))]
+pub struct CoreStats {
+    slots: [AtomicU64; COUNTERS],
+}
+
+impl Default for CoreStats {
+    fn default() -> Self {
+        CoreStats {
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl CoreStats {
+    /// Adds one. Only the owning worker calls this.
+    #[inline]
+    pub fn inc(&self, c: Counter) {
+        let s = &self.slots[c as usize];
+        s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Subtracts one (gauges). Only the owning worker calls this.
+    #[inline]
+    pub fn dec(&self, c: Counter) {
+        let s = &self.slots[c as usize];
+        s.store(s.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Relaxed);
+    }
+
+    /// Counts a response by status class.
+    pub fn status(&self, status: u16) {
+        self.inc(Counter::Requests);
+        match status {
+            200..=299 => self.inc(Counter::Status2xx),
+            400..=499 => self.inc(Counter::Status4xx),
+            500..=599 => self.inc(Counter::Status5xx),
+            _ => {}
+        }
+    }
+
+    /// Reads a counter.
+    pub fn get(&self, c: Counter) -> u64 {
+        self.slots[c as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// Sums a counter over all workers.
+pub fn total(stats: &[CoreStats], c: Counter) -> u64 {
+    stats.iter().fold(0u64, |a, s| a.wrapping_add(s.get(c)))
+}
+
+/// Renders every counter, summed over workers, in Prometheus text format 0.0.4.
+pub fn render(stats: &[CoreStats], out: &mut String) {
+    use std::fmt::Write;
+    for (i, (name, kind, help)) in NAMES.iter().enumerate() {
+        let sum = stats.iter().fold(0u64, |a, s| {
+            a.wrapping_add(s.slots[i].load(Ordering::Relaxed))
+        });
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+            sum as i64
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_workers Worker threads.\n# TYPE switchyard_workers gauge\nswitchyard_workers {}",
+        stats.len()
+    );
+}

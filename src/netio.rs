@@ -1,0 +1,98 @@
+//! Owned-buffer IO with deadlines, over monoio's rent-style traits.
+//!
+//! monoio reads write from a buffer's start, so appending goes through `slice_mut(len..)`
+//! (STYLE.md). Every read and write here has a deadline; on a timeout the in-flight operation
+//! is cancelled and its buffer stays with the driver, so the caller gets an empty buffer back
+//! and must close the connection (it always does: a timed-out stream is never reused).
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::time::Instant;
+use std::io;
+
+/// Why an IO call ended without data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoFail {
+    /// The deadline passed.
+    Timeout,
+    /// The peer closed (read returned 0, or a write hit EPIPE/ECONNRESET).
+    Closed,
+    /// Another socket error.
+    Error,
+}
+
+fn classify(e: &io::Error) -> IoFail {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof => IoFail::Closed,
+        io::ErrorKind::TimedOut => IoFail::Timeout,
+        _ => IoFail::Error,
+    }
+}
+
+/// Reads more bytes, appending after `buf.len()`. Grows the buffer so at least `min_spare`
+/// bytes are free. Returns the number read (never 0: end of stream is `Err(Closed)`).
+pub async fn read_more<S: AsyncReadRent>(
+    s: &mut S,
+    mut buf: Vec<u8>,
+    min_spare: usize,
+    deadline: Instant,
+) -> (Result<usize, IoFail>, Vec<u8>) {
+    if buf.capacity() - buf.len() < min_spare {
+        buf.reserve(min_spare);
+    }
+    let len = buf.len();
+    let fut = s.read(buf.slice_mut(len..));
+    match monoio::time::timeout_at(deadline, fut).await {
+        Ok((Ok(0), slice)) => (Err(IoFail::Closed), slice.into_inner()),
+        Ok((Ok(n), slice)) => (Ok(n), slice.into_inner()),
+        Ok((Err(e), slice)) => (Err(classify(&e)), slice.into_inner()),
+        Err(_) => (Err(IoFail::Timeout), Vec::new()),
+    }
+}
+
+/// Writes all of `buf` (any owned buffer or slice of one) before `deadline`.
+pub async fn write_all<S: AsyncWriteRent, B: IoBuf + 'static>(
+    s: &mut S,
+    buf: B,
+    deadline: Instant,
+) -> (Result<(), IoFail>, Option<B>) {
+    match monoio::time::timeout_at(deadline, s.write_all(buf)).await {
+        Ok((Ok(_), b)) => (Ok(()), Some(b)),
+        Ok((Err(e), b)) => (Err(classify(&e)), Some(b)),
+        Err(_) => (Err(IoFail::Timeout), None),
+    }
+}
+
+/// Writes `buf[..]` and hands the (cleared) buffer back for reuse; an empty one after a
+/// timeout.
+pub async fn write_vec<S: AsyncWriteRent>(
+    s: &mut S,
+    buf: Vec<u8>,
+    deadline: Instant,
+) -> (Result<(), IoFail>, Vec<u8>) {
+    let (r, b) = write_all(s, buf, deadline).await;
+    let mut b = b.unwrap_or_default();
+    b.clear();
+    (r, b)
+}
+
+/// Writes `buf[range]` and hands the whole buffer back untouched (for relaying from the
+/// middle of a read buffer without copying).
+pub async fn write_range<S: AsyncWriteRent>(
+    s: &mut S,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    deadline: Instant,
+) -> (Result<(), IoFail>, Vec<u8>) {
+    let (r, b) = write_all(s, buf.slice(start..end), deadline).await;
+    (r, b.map(|s| s.into_inner()).unwrap_or_default())
+}
+
+/// A deadline `d` from now.
+pub fn after(d: std::time::Duration) -> Instant {
+    Instant::now() + d
+}

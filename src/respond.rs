@@ -1,0 +1,139 @@
+//! Writing answers to the client: heads, whole JSON bodies, errors in the route's protocol.
+//!
+//! Every answer carries `x-routerly-trace-id`. A head and a small body go out in one write
+//! (one packet with `TCP_NODELAY`). Errors that leave the request's framing untrusted say
+//! `Connection: close` and the caller closes.
+
+use crate::conn::{Bufs, Outcome};
+use crate::endpoint::{guess_protocol, Protocol};
+use crate::error::{write_body, Error};
+use crate::http1::write::{status_reason, write_header, write_header_usize};
+use crate::http1::RequestHead;
+use crate::netio;
+use crate::trace::TraceId;
+use crate::worker::Worker;
+use monoio::net::TcpStream;
+
+/// Appends a response head. `content_length: None` means chunked.
+pub fn write_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    content_type: &[u8],
+    content_length: Option<usize>,
+    trace_id: &TraceId,
+    keep_alive: bool,
+) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    crate::http1::write::push_usize(out, status as usize);
+    out.push(b' ');
+    out.extend_from_slice(status_reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    write_header(out, b"content-type", content_type);
+    match content_length {
+        Some(n) => write_header_usize(out, b"content-length", n),
+        None => write_header(out, b"transfer-encoding", b"chunked"),
+    }
+    write_header(out, b"x-routerly-trace-id", trace_id.as_bytes());
+    if !keep_alive {
+        write_header(out, b"connection", b"close");
+    }
+}
+
+/// Sends `status` with a whole JSON `body`.
+pub async fn json(
+    w: &Worker,
+    stream: &mut TcpStream,
+    status: u16,
+    trace_id: &TraceId,
+    body: &[u8],
+    keep_alive: bool,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let mut out = std::mem::take(&mut bufs.wbuf);
+    out.clear();
+    write_head(
+        &mut out,
+        status,
+        b"application/json",
+        Some(body.len()),
+        trace_id,
+        keep_alive,
+    );
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    let (r, b) = netio::write_vec(stream, out, netio::after(w.routes().limits.idle_timeout)).await;
+    bufs.wbuf = b;
+    Outcome {
+        status,
+        keep_alive: keep_alive && r.is_ok(),
+    }
+}
+
+/// Sends `err` in `protocol`'s shape.
+pub async fn error(
+    w: &Worker,
+    stream: &mut TcpStream,
+    protocol: Protocol,
+    trace_id: &TraceId,
+    err: &Error,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let status = err.status();
+    send_error(w, stream, protocol, status, trace_id, err, bufs).await
+}
+
+async fn send_error(
+    w: &Worker,
+    stream: &mut TcpStream,
+    protocol: Protocol,
+    status: u16,
+    trace_id: &TraceId,
+    err: &Error,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let keep_alive = !err.closes_connection() && status != 408;
+    let mut body = std::mem::take(&mut bufs.scratch);
+    body.clear();
+    write_body(&mut body, protocol, err);
+    crate::debug!(
+        "error trace_id={} status={status} kind={:?} side={:?}",
+        trace_id.as_str(),
+        err.kind,
+        err.side
+    );
+    let out = json(w, stream, status, trace_id, &body, keep_alive, bufs).await;
+    bufs.scratch = body;
+    out
+}
+
+/// Sends `err` for a parsed request, in the protocol its path and headers say.
+pub async fn error_for(
+    w: &Worker,
+    stream: &mut TcpStream,
+    head: &RequestHead,
+    raw: &[u8],
+    trace_id: TraceId,
+    err: Error,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let anthropic = head.header(raw, b"x-api-key").is_some()
+        || head.header(raw, b"anthropic-version").is_some();
+    let protocol = guess_protocol(head.path(raw), anthropic);
+    w.stats().status(err.status());
+    error(w, stream, protocol, &trace_id, &err, bufs).await
+}
+
+/// Sends `err` with `status` for bytes that did not parse as a request head.
+pub async fn error_raw(
+    w: &Worker,
+    stream: &mut TcpStream,
+    raw: &[u8],
+    status: u16,
+    err: Error,
+    bufs: &mut Bufs,
+) {
+    let protocol = crate::conn::protocol_of_raw(raw);
+    w.stats().status(status);
+    let trace_id = TraceId::new();
+    send_error(w, stream, protocol, status, &trace_id, &err, bufs).await;
+}

@@ -1,0 +1,501 @@
+//! The routing table: an immutable snapshot built from a validated config, read by workers
+//! without locks.
+//!
+//! A [`RouteTable`] is built off the hot path (start, `SIGHUP`), published through
+//! [`Routes`] (an `ArcSwap` plus a generation counter), and cached per worker: a worker only
+//! reads the generation (a plain atomic load, no read-modify-write) on each request and takes a
+//! new `Arc` when it changed. Nothing in a snapshot changes after it is built.
+//!
+//! Candidate selection in this module is the simple rule of the core gateway: the named model
+//! first if the project has it, then the project's models in order. Only models whose provider
+//! speaks the route's protocol are candidates (translation is its own piece of work).
+
+use crate::config::{Config, ProviderKind, TraceMode, UpstreamUrl};
+use crate::endpoint::Protocol;
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Candidates of one request; projects rarely list more than a handful of models.
+pub type Candidates = SmallVec<[u16; 8]>;
+
+/// A provider, ready for the upstream client.
+pub struct Provider {
+    /// Config id, shown in traces.
+    pub id: String,
+    /// Wire protocol.
+    pub kind: ProviderKind,
+    /// Parsed `base_url` (`None` for the mock).
+    pub url: Option<UpstreamUrl>,
+    /// Resolved addresses of `url`'s host, resolved when the snapshot was built.
+    pub addrs: Vec<SocketAddr>,
+    /// The auth header line(s) to send, `name: value\r\n`, built once. Holds the key: never
+    /// logged, never shown (see the `Debug` impl).
+    pub auth_lines: Vec<u8>,
+    /// The key itself, for scrubbing upstream error bodies before relaying them.
+    pub key: String,
+    /// `Host: ...\r\n`.
+    pub host_line: Vec<u8>,
+    /// Path prefix of `base_url`.
+    pub prefix: String,
+    /// TCP connect deadline.
+    pub connect_timeout: Duration,
+    /// Deadline for the first response byte.
+    pub first_byte_timeout: Duration,
+    /// Longest silence between streamed bytes.
+    pub stream_idle_timeout: Duration,
+    /// Pooled connections per worker.
+    pub max_idle: usize,
+    /// Default `anthropic-version`.
+    pub anthropic_version: String,
+    /// Mock options (kind = mock).
+    pub mock: crate::config::MockConfig,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Provider {
+    /// Whether this provider can serve a route of `protocol` without translation.
+    pub fn speaks(&self, protocol: Protocol) -> bool {
+        match self.kind {
+            ProviderKind::Mock => true,
+            ProviderKind::Openai => protocol == Protocol::OpenAi,
+            ProviderKind::Anthropic => protocol == Protocol::Anthropic,
+        }
+    }
+}
+
+/// Capability bits of a model.
+pub mod caps {
+    /// Tool / function calling.
+    pub const TOOLS: u8 = 1;
+    /// Image input.
+    pub const VISION: u8 = 2;
+    /// JSON mode / structured output.
+    pub const JSON: u8 = 4;
+}
+
+/// A model clients may name.
+#[derive(Debug)]
+pub struct Model {
+    /// What clients name.
+    pub id: String,
+    /// Index into [`RouteTable::providers`].
+    pub provider: u16,
+    /// What the provider is sent.
+    pub upstream_id: String,
+    /// `upstream_id` as a JSON string literal, quotes included, for splicing.
+    pub upstream_json: Vec<u8>,
+    /// USD per million input tokens.
+    pub input_per_million: f64,
+    /// USD per million output tokens.
+    pub output_per_million: f64,
+    /// Context window in tokens (0 = unknown).
+    pub context_window: u64,
+    /// [`caps`] bits.
+    pub caps: u8,
+}
+
+/// A project.
+#[derive(Debug)]
+pub struct Project {
+    /// URL name.
+    pub slug: String,
+    /// Candidate model indices in preference order.
+    pub models: Vec<u16>,
+    /// Policy names in priority order.
+    pub policies: Vec<String>,
+    /// `"policies":[...]` JSON array, built once for the trace event.
+    pub policies_json: Vec<u8>,
+    /// Trace form.
+    pub trace: TraceMode,
+}
+
+/// Server limits, copied from `[server]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// 431 past it.
+    pub max_header_bytes: usize,
+    /// 413 past it.
+    pub max_body_bytes: usize,
+    /// Whole head deadline.
+    pub header_timeout: Duration,
+    /// Keep-alive idle deadline, and the deadline of each client write.
+    pub idle_timeout: Duration,
+    /// Largest buffered upstream body.
+    pub max_upstream_body_bytes: usize,
+}
+
+/// The immutable snapshot.
+pub struct RouteTable {
+    /// Providers in config order.
+    pub providers: Vec<Provider>,
+    /// Models in config order.
+    pub models: Vec<Model>,
+    /// Projects in config order.
+    pub projects: Vec<Project>,
+    /// Limits of `[server]`.
+    pub limits: Limits,
+    tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>>,
+    model_ids: HashMap<String, u16>,
+    slugs: HashMap<Vec<u8>, u16>,
+}
+
+/// SHA-256 of a token, the form configs store.
+pub fn token_digest(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
+}
+
+fn hex32(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        let h = (pair[0] as char).to_digit(16)?;
+        let l = (pair[1] as char).to_digit(16)?;
+        out[i] = (h * 16 + l) as u8;
+    }
+    Some(out)
+}
+
+impl RouteTable {
+    /// Builds a snapshot: resolves provider hosts (blocking DNS, so never on a worker), reads
+    /// keys, indexes tokens. `keys` are the providers' keys in config order. Warnings (plain
+    /// tokens in the config) go to `warn`.
+    pub fn build(
+        cfg: &Config,
+        keys: &[String],
+        warn: &mut dyn FnMut(String),
+    ) -> Result<RouteTable, crate::config::ConfigErrors> {
+        let mut errs = Vec::new();
+        let mut providers = Vec::with_capacity(cfg.providers.len());
+        for (i, p) in cfg.providers.iter().enumerate() {
+            let key = keys.get(i).cloned().unwrap_or_default();
+            let url = if p.kind == ProviderKind::Mock {
+                None
+            } else {
+                UpstreamUrl::parse(&p.base_url).ok()
+            };
+            let mut addrs = Vec::new();
+            if let Some(u) = &url {
+                match (u.host.as_str(), u.port).to_socket_addrs() {
+                    Ok(a) => addrs.extend(a),
+                    Err(e) => errs.push(format!(
+                        "providers[{i}].base_url: cannot resolve {}: {e}",
+                        u.host
+                    )),
+                }
+            }
+            let mut auth_lines = Vec::new();
+            if !key.is_empty() {
+                match p.kind {
+                    ProviderKind::Anthropic => {
+                        auth_lines.extend_from_slice(b"x-api-key: ");
+                        auth_lines.extend_from_slice(key.as_bytes());
+                        auth_lines.extend_from_slice(b"\r\n");
+                    }
+                    ProviderKind::Openai | ProviderKind::Mock => {
+                        auth_lines.extend_from_slice(b"Authorization: Bearer ");
+                        auth_lines.extend_from_slice(key.as_bytes());
+                        auth_lines.extend_from_slice(b"\r\n");
+                    }
+                }
+            }
+            let host_line = match &url {
+                Some(u) => format!("Host: {}\r\n", u.host_header()).into_bytes(),
+                None => Vec::new(),
+            };
+            providers.push(Provider {
+                id: p.id.clone(),
+                kind: p.kind,
+                prefix: url.as_ref().map(|u| u.prefix.clone()).unwrap_or_default(),
+                url,
+                addrs,
+                auth_lines,
+                key,
+                host_line,
+                connect_timeout: Duration::from_millis(p.connect_timeout_ms),
+                first_byte_timeout: Duration::from_millis(p.first_byte_timeout_ms),
+                stream_idle_timeout: Duration::from_millis(p.stream_idle_timeout_ms),
+                max_idle: p.max_idle_per_worker,
+                anthropic_version: p.anthropic_version.clone(),
+                mock: p.mock.clone(),
+            });
+        }
+
+        let mut models = Vec::with_capacity(cfg.models.len());
+        let mut model_ids = HashMap::new();
+        for (i, m) in cfg.models.iter().enumerate() {
+            let provider = cfg
+                .providers
+                .iter()
+                .position(|p| p.id == m.provider)
+                .unwrap_or(0) as u16;
+            let upstream_id = if m.upstream_id.is_empty() {
+                m.id.clone()
+            } else {
+                m.upstream_id.clone()
+            };
+            let mut upstream_json = Vec::new();
+            crate::scan::push_json_string(&mut upstream_json, &upstream_id);
+            let mut bits = 0;
+            for c in &m.capabilities {
+                bits |= match c.as_str() {
+                    "tools" => caps::TOOLS,
+                    "vision" => caps::VISION,
+                    "json" => caps::JSON,
+                    _ => 0,
+                };
+            }
+            model_ids.insert(m.id.clone(), i as u16);
+            models.push(Model {
+                id: m.id.clone(),
+                provider,
+                upstream_id,
+                upstream_json,
+                input_per_million: m.input_per_million,
+                output_per_million: m.output_per_million,
+                context_window: m.context_window,
+                caps: bits,
+            });
+        }
+
+        let mut projects = Vec::with_capacity(cfg.projects.len());
+        let mut tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>> = HashMap::new();
+        let mut slugs = HashMap::new();
+        for (i, p) in cfg.projects.iter().enumerate() {
+            for (j, t) in p.tokens.iter().enumerate() {
+                let digest = match t.strip_prefix("sha256:") {
+                    Some(hex) => match hex32(&hex.to_ascii_lowercase()) {
+                        Some(d) => d,
+                        None => continue, // validate() reported it
+                    },
+                    None => {
+                        warn(format!(
+                            "projects[{i}].tokens[{j}]: plain token in config; store its sha256 digest instead (switchyard token)"
+                        ));
+                        token_digest(t.as_bytes())
+                    }
+                };
+                let list = tokens.entry(digest).or_default();
+                if !list.contains(&(i as u16)) {
+                    list.push(i as u16);
+                }
+            }
+            let models_idx = p
+                .models
+                .iter()
+                .filter_map(|m| model_ids.get(m).copied())
+                .collect();
+            let mut policies_json = b"[".to_vec();
+            for (k, pol) in p.policies.iter().enumerate() {
+                if k > 0 {
+                    policies_json.push(b',');
+                }
+                crate::scan::push_json_string(&mut policies_json, pol);
+            }
+            policies_json.push(b']');
+            slugs.insert(p.slug.as_bytes().to_vec(), i as u16);
+            projects.push(Project {
+                slug: p.slug.clone(),
+                models: models_idx,
+                policies: p.policies.clone(),
+                policies_json,
+                trace: p.trace,
+            });
+        }
+
+        if !errs.is_empty() {
+            return Err(crate::config::ConfigErrors(errs));
+        }
+        let s = &cfg.server;
+        Ok(RouteTable {
+            providers,
+            models,
+            projects,
+            limits: Limits {
+                max_header_bytes: s.max_header_bytes,
+                max_body_bytes: s.max_body_bytes,
+                header_timeout: Duration::from_millis(s.header_timeout_ms),
+                idle_timeout: Duration::from_millis(s.idle_timeout_ms),
+                max_upstream_body_bytes: s.max_upstream_body_bytes,
+            },
+            tokens,
+            model_ids,
+            slugs,
+        })
+    }
+
+    /// The projects a token may act for, in config order (empty: unknown token).
+    pub fn projects_for_token(&self, token: &[u8]) -> &[u16] {
+        match self.tokens.get(&token_digest(token)) {
+            Some(list) => list,
+            None => &[],
+        }
+    }
+
+    /// A project by slug.
+    pub fn project_by_slug(&self, slug: &[u8]) -> Option<u16> {
+        self.slugs.get(slug).copied()
+    }
+
+    /// A model by id.
+    pub fn model_by_id(&self, id: &str) -> Option<u16> {
+        self.model_ids.get(id).copied()
+    }
+
+    /// The candidates for a request of `protocol` naming `requested` in `project`: the named
+    /// model first when the project has it, then the project's other models in order; only
+    /// models whose provider speaks `protocol`.
+    pub fn candidates(
+        &self,
+        project: u16,
+        requested: Option<&str>,
+        protocol: Protocol,
+    ) -> Candidates {
+        let p = &self.projects[project as usize];
+        let mut out = Candidates::new();
+        let named = requested
+            .and_then(|r| self.model_by_id(r))
+            .filter(|m| p.models.contains(m));
+        if let Some(m) = named {
+            if self.speaks(m, protocol) {
+                out.push(m);
+            }
+        }
+        for &m in &p.models {
+            if Some(m) != named && self.speaks(m, protocol) {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    fn speaks(&self, model: u16, protocol: Protocol) -> bool {
+        let m = &self.models[model as usize];
+        self.providers[m.provider as usize].speaks(protocol)
+    }
+
+    /// The provider of a model.
+    pub fn provider_of(&self, model: u16) -> &Provider {
+        &self.providers[self.models[model as usize].provider as usize]
+    }
+}
+
+/// The published snapshot and its generation.
+pub struct Routes {
+    current: ArcSwap<RouteTable>,
+    generation: AtomicU64,
+}
+
+impl Routes {
+    /// Publishes the first snapshot.
+    pub fn new(table: RouteTable) -> Routes {
+        Routes {
+            current: ArcSwap::from_pointee(table),
+            generation: AtomicU64::new(1),
+        }
+    }
+
+    /// Swaps in a new snapshot (reload). In-flight requests finish on the one they loaded.
+    pub fn publish(&self, table: RouteTable) {
+        self.current.store(Arc::new(table));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The generation; changes on every publish.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The current snapshot (takes a reference count; callers cache it per worker).
+    pub fn load(&self) -> Arc<RouteTable> {
+        self.current.load_full()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> RouteTable {
+        let cfg = Config::parse(text, "t").unwrap();
+        let keys = vec![String::new(); cfg.providers.len()];
+        RouteTable::build(&cfg, &keys, &mut |_| {}).unwrap()
+    }
+
+    const CFG: &str = r#"
+[[providers]]
+id = "oa"
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+[[providers]]
+id = "an"
+kind = "anthropic"
+base_url = "http://127.0.0.1:2"
+[[models]]
+id = "a"
+provider = "oa"
+[[models]]
+id = "b"
+provider = "an"
+[[models]]
+id = "c"
+provider = "oa"
+upstream_id = "c-2025"
+[[projects]]
+slug = "one"
+tokens = ["sk-lr-x"]
+models = ["a", "b", "c"]
+[[projects]]
+slug = "two"
+tokens = ["sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"]
+models = ["c"]
+"#;
+
+    #[test]
+    fn candidates_named_first_then_order_by_protocol() {
+        let t = table(CFG);
+        let p = t.project_by_slug(b"one").unwrap();
+        let names = |c: Candidates| {
+            c.iter()
+                .map(|&m| t.models[m as usize].id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(t.candidates(p, Some("c"), Protocol::OpenAi)),
+            ["c", "a"]
+        );
+        assert_eq!(
+            names(t.candidates(p, Some("auto"), Protocol::OpenAi)),
+            ["a", "c"]
+        );
+        assert_eq!(names(t.candidates(p, None, Protocol::Anthropic)), ["b"]);
+        assert_eq!(t.models[2].upstream_json, b"\"c-2025\"");
+    }
+
+    #[test]
+    fn tokens_by_digest_and_plain() {
+        let t = table(CFG);
+        assert_eq!(t.projects_for_token(b"sk-lr-x"), &[0]);
+        // sha256("x") is the digest listed for project two.
+        assert_eq!(t.projects_for_token(b"x"), &[1]);
+        assert!(t.projects_for_token(b"sk-lr-nope").is_empty());
+    }
+}

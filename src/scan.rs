@@ -1,1 +1,0 @@
-//! Top-level JSON key scanning in place.

@@ -1,0 +1,302 @@
+//! The upstream HTTP/1.1 client: one per worker, pooled keep-alive connections to each
+//! provider, deadlines on connect and first byte, strict response parsing.
+//!
+//! An [`Exchange`] is one request on one connection. It is sent whole (head and body in one
+//! write), the response head is read within `first_byte_timeout` (1xx skipped), and the body
+//! is then either read whole ([`Exchange::read_body`]) or relayed piece by piece by `relay`.
+//! A request on a pooled connection that fails before any response byte arrived is retried
+//! once on a fresh connection: the provider closed the idle connection, not the request.
+
+pub mod pool;
+
+use crate::error::{Error, ErrorKind};
+use crate::http1::{self, ChunkedDecoder, ResponseFraming, ResponseHead};
+use crate::metrics::Counter;
+use crate::netio::{self, IoFail};
+use crate::route::Provider;
+use crate::worker::Worker;
+use monoio::net::TcpStream;
+use std::net::SocketAddr;
+
+/// Largest upstream response head accepted.
+pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Largest error body read from a non-2xx upstream answer (the rest is not read and the
+/// connection is dropped).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// One request/response on one upstream connection.
+pub struct Exchange {
+    /// The connection.
+    pub conn: TcpStream,
+    /// Its address (pool key).
+    pub addr: SocketAddr,
+    /// The parsed response head; spans point into `buf`.
+    pub head: ResponseHead,
+    /// Response bytes read so far: the head at `buf[..head.head_len]`, then body bytes.
+    pub buf: Vec<u8>,
+}
+
+/// Sends `req` (a whole request: head and body) to `provider` and reads the response head.
+/// `ubuf` is the connection's reused upstream buffer; on error it is returned for reuse.
+pub async fn send(
+    w: &Worker,
+    provider: &Provider,
+    req: &mut Vec<u8>,
+    ubuf: Vec<u8>,
+) -> Result<Exchange, (Error, Vec<u8>)> {
+    let addr = match provider.addrs.first() {
+        Some(a) => *a,
+        None => {
+            return Err((
+                Error::upstream(
+                    ErrorKind::UpstreamConnect,
+                    format!("provider {} has no address", provider.id),
+                ),
+                ubuf,
+            ))
+        }
+    };
+    let mut ubuf = ubuf;
+    // One retry, only for a pooled connection that turned out dead before answering.
+    for attempt in 0..2 {
+        let (conn, reused) = match w.pool.take(addr) {
+            Some(c) if attempt == 0 => (c, true),
+            _ => match connect(w, provider, addr).await {
+                Ok(c) => (c, false),
+                Err(e) => return Err((e, ubuf)),
+            },
+        };
+        if reused {
+            w.stats().inc(Counter::UpstreamReused);
+        }
+        let mut conn = conn;
+        let deadline = netio::after(provider.first_byte_timeout);
+        let body = std::mem::take(req);
+        let (r, b) = netio::write_all(&mut conn, body, deadline).await;
+        *req = b.unwrap_or_default();
+        if let Err(f) = r {
+            if reused && f != IoFail::Timeout {
+                continue;
+            }
+            return Err((io_error(provider, f, "sending the request"), ubuf));
+        }
+        ubuf.clear();
+        match read_head(&mut conn, ubuf, provider, deadline).await {
+            Ok((head, buf)) => {
+                return Ok(Exchange {
+                    conn,
+                    addr,
+                    head,
+                    buf,
+                })
+            }
+            Err((HeadFail::ClosedBeforeAnswer, b)) if reused => {
+                ubuf = b;
+                continue;
+            }
+            Err((f, b)) => return Err((f.into_error(provider), b)),
+        }
+    }
+    Err((
+        Error::upstream(
+            ErrorKind::UpstreamConnect,
+            format!("provider {} closed the connection", provider.id),
+        ),
+        ubuf,
+    ))
+}
+
+async fn connect(w: &Worker, provider: &Provider, addr: SocketAddr) -> Result<TcpStream, Error> {
+    w.stats().inc(Counter::UpstreamConnects);
+    match monoio::time::timeout(provider.connect_timeout, TcpStream::connect_addr(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(Error::upstream(
+            ErrorKind::UpstreamConnect,
+            format!("cannot connect to provider {}: {}", provider.id, e.kind()),
+        )),
+        Err(_) => Err(Error::upstream(
+            ErrorKind::UpstreamTimeout,
+            format!("connecting to provider {} timed out", provider.id),
+        )),
+    }
+}
+
+fn io_error(provider: &Provider, f: IoFail, doing: &str) -> Error {
+    match f {
+        IoFail::Timeout => Error::upstream(
+            ErrorKind::UpstreamTimeout,
+            format!("provider {} timed out {doing}", provider.id),
+        ),
+        _ => Error::upstream(
+            ErrorKind::UpstreamFailed,
+            format!("provider {} failed {doing}", provider.id),
+        ),
+    }
+}
+
+enum HeadFail {
+    ClosedBeforeAnswer,
+    Io(IoFail),
+    Malformed,
+}
+
+impl HeadFail {
+    fn into_error(self, provider: &Provider) -> Error {
+        match self {
+            HeadFail::ClosedBeforeAnswer => Error::upstream(
+                ErrorKind::UpstreamFailed,
+                format!(
+                    "provider {} closed the connection without answering",
+                    provider.id
+                ),
+            ),
+            HeadFail::Io(f) => io_error(provider, f, "before its first byte"),
+            HeadFail::Malformed => Error::upstream(
+                ErrorKind::UpstreamFailed,
+                format!("provider {} sent a malformed response", provider.id),
+            ),
+        }
+    }
+}
+
+async fn read_head(
+    conn: &mut TcpStream,
+    mut buf: Vec<u8>,
+    _provider: &Provider,
+    deadline: monoio::time::Instant,
+) -> Result<(ResponseHead, Vec<u8>), (HeadFail, Vec<u8>)> {
+    loop {
+        if !buf.is_empty() {
+            match http1::parse_response_head(&buf, MAX_RESPONSE_HEAD, false) {
+                Ok(Some(h)) if (100..200).contains(&h.status) => {
+                    // 1xx: informational, skip it and parse what follows (RFC 9110 §15.2).
+                    buf.drain(..h.head_len);
+                    continue;
+                }
+                Ok(Some(h)) => return Ok((h, buf)),
+                Ok(None) => {}
+                Err(_) => return Err((HeadFail::Malformed, buf)),
+            }
+        }
+        let (r, b) = netio::read_more(conn, buf, 8192, deadline).await;
+        buf = b;
+        match r {
+            Ok(_) => {}
+            Err(IoFail::Closed) if buf.is_empty() => {
+                return Err((HeadFail::ClosedBeforeAnswer, buf))
+            }
+            Err(f) => return Err((HeadFail::Io(f), buf)),
+        }
+    }
+}
+
+impl Exchange {
+    /// Reads the whole body (at most `max` bytes) and decodes it. Returns the body range in
+    /// `self.buf` and whether the connection may go back to the pool.
+    pub async fn read_body(
+        &mut self,
+        max: usize,
+        deadline: monoio::time::Instant,
+    ) -> Result<(usize, usize, bool), Error> {
+        let start = self.head.head_len;
+        let too_big = || {
+            Error::upstream(
+                ErrorKind::UpstreamFailed,
+                "upstream response body too large",
+            )
+        };
+        match self.head.framing {
+            ResponseFraming::None => Ok((
+                start,
+                start,
+                self.head.keep_alive && self.buf.len() == start,
+            )),
+            ResponseFraming::Length(n) => {
+                let n = n as usize;
+                if n > max {
+                    return Err(too_big());
+                }
+                while self.buf.len() < start + n {
+                    let need = start + n - self.buf.len();
+                    let buf = std::mem::take(&mut self.buf);
+                    let (r, b) = netio::read_more(&mut self.conn, buf, need, deadline).await;
+                    self.buf = b;
+                    r.map_err(|f| body_error(f))?;
+                }
+                // Bytes past the body on a response we did not pipeline: poison.
+                let clean = self.buf.len() == start + n;
+                Ok((start, start + n, self.head.keep_alive && clean))
+            }
+            ResponseFraming::Chunked => {
+                let mut dec = ChunkedDecoder::new();
+                let mut pos = start; // next undecoded byte
+                let mut out = start; // end of decoded payload, compacted in place
+                loop {
+                    let d = dec.decode_in_place(&mut self.buf[pos..]).map_err(|_| {
+                        Error::upstream(
+                            ErrorKind::UpstreamFailed,
+                            "upstream sent a malformed chunked body",
+                        )
+                    })?;
+                    // Payload now sits at buf[pos..pos+d.payload]; move it down to `out`.
+                    self.buf.copy_within(pos..pos + d.payload, out);
+                    out += d.payload;
+                    pos += d.consumed;
+                    if out - start > max {
+                        return Err(too_big());
+                    }
+                    if d.done {
+                        let clean = pos == self.buf.len();
+                        return Ok((start, out, self.head.keep_alive && clean));
+                    }
+                    // Keep the undecoded tail right after the payload, then read more.
+                    let tail = self.buf.len() - pos;
+                    self.buf.copy_within(pos..pos + tail, out);
+                    self.buf.truncate(out + tail);
+                    pos = out;
+                    let buf = std::mem::take(&mut self.buf);
+                    let (r, b) = netio::read_more(&mut self.conn, buf, 16384, deadline).await;
+                    self.buf = b;
+                    r.map_err(body_error)?;
+                }
+            }
+            ResponseFraming::CloseDelimited => loop {
+                if self.buf.len() - start > max {
+                    return Err(too_big());
+                }
+                let buf = std::mem::take(&mut self.buf);
+                let (r, b) = netio::read_more(&mut self.conn, buf, 16384, deadline).await;
+                self.buf = b;
+                match r {
+                    Ok(_) => {}
+                    Err(IoFail::Closed) => return Ok((start, self.buf.len(), false)),
+                    Err(f) => return Err(body_error(f)),
+                }
+            },
+        }
+    }
+
+    /// Returns the connection to the worker's pool when `reusable`, else closes it.
+    pub fn finish(self, w: &Worker, provider: &Provider, reusable: bool) -> Vec<u8> {
+        if reusable {
+            w.pool.put(self.addr, self.conn, provider.max_idle);
+        }
+        self.buf
+    }
+}
+
+fn body_error(f: IoFail) -> Error {
+    match f {
+        IoFail::Timeout => Error::upstream(
+            ErrorKind::UpstreamTimeout,
+            "upstream response body timed out",
+        ),
+        _ => Error::upstream(
+            ErrorKind::UpstreamFailed,
+            "upstream closed the connection mid-body",
+        ),
+    }
+}

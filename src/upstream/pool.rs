@@ -1,0 +1,80 @@
+//! Per-worker pool of idle keep-alive upstream connections.
+//!
+//! Owned by one worker (a `RefCell`, never borrowed across an await), keyed by the upstream
+//! address. LIFO, so the warmest connection is reused first and the coldest ages out. A
+//! connection enters the pool only after a response was read to its exact end on a keep-alive
+//! exchange; one that saw a framing error, an early close, a close-delimited body or a
+//! timeout is dropped instead (the caller decides, see `upstream::Exchange::finish`).
+
+use monoio::net::TcpStream;
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// An idle connection older than this is closed rather than reused: providers close idle
+/// keep-alive connections after 60-90 s, and a write on a half-closed one costs a retry.
+pub const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
+
+/// The idle connections of one worker.
+#[derive(Default)]
+pub struct Pool {
+    idle: RefCell<Vec<(SocketAddr, Vec<(TcpStream, Instant)>)>>,
+}
+
+impl Pool {
+    /// Takes a live idle connection to `addr`, if any. Connections found closed by the peer
+    /// (a non-blocking peek reads end-of-stream or an error) or too old are dropped.
+    pub fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+        let mut idle = self.idle.borrow_mut();
+        let list = &mut idle.iter_mut().find(|(a, _)| *a == addr)?.1;
+        while let Some((s, since)) = list.pop() {
+            if since.elapsed() < MAX_IDLE_AGE && still_open(&s) {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection after a clean keep-alive exchange; drops it when `max_idle`
+    /// connections to `addr` already wait.
+    pub fn put(&self, addr: SocketAddr, s: TcpStream, max_idle: usize) {
+        let mut idle = self.idle.borrow_mut();
+        let pos = match idle.iter().position(|(a, _)| *a == addr) {
+            Some(p) => p,
+            None => {
+                idle.push((addr, Vec::new()));
+                idle.len() - 1
+            }
+        };
+        let list = &mut idle[pos].1;
+        if list.len() < max_idle {
+            list.push((s, Instant::now()));
+        }
+    }
+
+    /// Idle connections to `addr` (tests, metrics).
+    pub fn idle_count(&self, addr: SocketAddr) -> usize {
+        self.idle
+            .borrow()
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map_or(0, |(_, l)| l.len())
+    }
+}
+
+/// Whether an idle connection is still open: a pending EOF, error or unexpected data means it
+/// must not carry a request.
+fn still_open(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: recv(2) with MSG_PEEK|MSG_DONTWAIT on a valid fd into a 1-byte stack buffer.
+    let r = unsafe {
+        libc::recv(
+            s.as_raw_fd(),
+            b.as_mut_ptr() as *mut libc::c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}

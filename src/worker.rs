@@ -1,0 +1,350 @@
+//! Workers: one monoio runtime per core, each pinned to its core with its own `SO_REUSEPORT`
+//! listener, io_uring where the kernel allows it and the legacy (epoll) driver where it does
+//! not.
+//!
+//! Workers share only [`Shared`]: the published route snapshot (read through a generation
+//! counter, see `route`), per-core counter slots, and the shutdown flag. Everything a request
+//! touches mutably (the upstream pool, the cached snapshot) is the worker's own.
+//!
+//! A panic while serving one connection ends that connection only: each connection task runs
+//! inside [`CatchUnwind`], because monoio does not catch task panics and a panicking task would
+//! otherwise unwind through the runtime and take every connection of the worker with it.
+
+use crate::conn::{self, Bufs, Outcome, Request};
+use crate::metrics::{CoreStats, Counter};
+use crate::route::{RouteTable, Routes};
+use crate::upstream::pool::Pool;
+use monoio::net::TcpStream;
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// What the listeners serve.
+#[derive(Clone, Debug)]
+pub enum Service {
+    /// The gateway: the proxy API.
+    Gateway,
+    /// The built-in mock provider as its own server (`switchyard mock-upstream`).
+    MockUpstream(crate::mock::MockOptions),
+}
+
+/// State all workers share.
+pub struct Shared {
+    /// The published route snapshot.
+    pub routes: Routes,
+    /// One counter slot per worker.
+    pub stats: Vec<CoreStats>,
+    /// Set on SIGTERM/SIGINT: finish in-flight requests, accept nothing new.
+    pub shutdown: AtomicBool,
+    /// What the workers serve.
+    pub service: Service,
+    /// Listener fds, so the signal thread can stop accepting.
+    pub listener_fds: Vec<RawFd>,
+}
+
+/// One worker's own state.
+pub struct Worker {
+    /// Its index, also its counter slot.
+    pub index: usize,
+    /// What all workers share.
+    pub shared: Arc<Shared>,
+    cached: RefCell<(u64, Arc<RouteTable>)>,
+    /// Pooled upstream connections.
+    pub pool: Pool,
+}
+
+impl Worker {
+    /// The route snapshot, refreshed when a reload published a new one. Callers hold the
+    /// returned `Arc` for one request and never keep a borrow across an await.
+    pub fn routes(&self) -> Arc<RouteTable> {
+        let gen = self.shared.routes.generation();
+        let mut c = self.cached.borrow_mut();
+        if c.0 != gen {
+            *c = (gen, self.shared.routes.load());
+        }
+        c.1.clone()
+    }
+
+    /// This worker's counters.
+    pub fn stats(&self) -> &CoreStats {
+        &self.shared.stats[self.index]
+    }
+
+    /// Whether the process is draining.
+    pub fn shutting_down(&self) -> bool {
+        self.shared.shutdown.load(Ordering::Relaxed)
+    }
+
+    /// Hands a framed request to the service.
+    pub async fn service_handle(
+        &self,
+        req: &Request<'_>,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+    ) -> Outcome {
+        match &self.shared.service {
+            Service::Gateway => crate::gateway::handle(self, req, stream, bufs).await,
+            Service::MockUpstream(opts) => {
+                crate::mock_server::handle(self, opts, req, stream, bufs).await
+            }
+        }
+    }
+}
+
+/// Creates `n` listening sockets on `addr` with `SO_REUSEPORT`, so the kernel spreads
+/// connections over the workers. With port 0 the first socket picks the port and the others
+/// join it. Returns the sockets and the address actually bound.
+pub fn bind_listeners(
+    addr: SocketAddr,
+    n: usize,
+) -> io::Result<(Vec<std::net::TcpListener>, SocketAddr)> {
+    let mut out = Vec::with_capacity(n);
+    let mut bound = addr;
+    for _ in 0..n.max(1) {
+        let l = bind_one(bound)?;
+        bound = l.local_addr()?;
+        out.push(l);
+    }
+    Ok((out, bound))
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2); the fd is owned by the TcpListener built below or closed on error.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket we own; from here the listener closes it on drop.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+        // SAFETY: setsockopt with a valid fd and a c_int option value of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                &one as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: storage holds a sockaddr of `len` bytes for this family.
+    if unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: listen on our bound socket.
+    if unsafe { libc::listen(fd, 4096) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(listener)
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; zeroed is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            (
+                storage,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            (
+                storage,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
+/// Which driver a worker runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring.
+    IoUring,
+    /// epoll (legacy), when io_uring is unavailable or `MONOIO_FORCE_LEGACY_DRIVER=1`.
+    Legacy,
+}
+
+/// The driver workers will get on this machine.
+pub fn driver() -> Driver {
+    if monoio::utils::detect_uring() {
+        Driver::IoUring
+    } else {
+        Driver::Legacy
+    }
+}
+
+/// Starts one thread per listener; each pins itself to a core and runs its accept loop until
+/// shutdown.
+pub fn start(
+    shared: Arc<Shared>,
+    listeners: Vec<std::net::TcpListener>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    listeners
+        .into_iter()
+        .enumerate()
+        .map(|(index, l)| {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("switchyard-w{index}"))
+                .spawn(move || {
+                    let _ = monoio::utils::bind_to_cpu_set([index % cores]);
+                    run_worker(index, shared, l);
+                })
+                .unwrap_or_else(|e| panic!("cannot spawn worker thread: {e}"))
+        })
+        .collect()
+}
+
+fn run_worker(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener) {
+    let fut = accept_loop(index, shared, listener);
+    match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+    {
+        Ok(mut rt) => rt.block_on(fut),
+        Err(e) => {
+            // io_uring was detected but the ring could not be set up (memlock limits, seccomp):
+            // fall back to epoll rather than refuse to serve.
+            crate::warn!("worker {index}: io_uring runtime failed ({e}); using the legacy driver");
+            match monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+            {
+                Ok(mut rt) => rt.block_on(fut),
+                Err(e) => crate::error!("worker {index}: cannot build a runtime: {e}"),
+            }
+        }
+    }
+}
+
+async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener) {
+    let listener = match monoio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::error!("worker {index}: cannot register listener: {e}");
+            return;
+        }
+    };
+    let table = shared.routes.load();
+    let worker = Rc::new(Worker {
+        index,
+        cached: RefCell::new((shared.routes.generation(), table)),
+        pool: Pool::default(),
+        shared,
+    });
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                let _ = stream.set_nodelay(true);
+                let w = worker.clone();
+                w.stats().inc(Counter::ConnectionsAccepted);
+                monoio::spawn(async move {
+                    w.stats().inc(Counter::ConnectionsOpen);
+                    let guard = OpenGuard(w.clone());
+                    if CatchUnwind(conn::serve(w.clone(), stream)).await.is_err() {
+                        w.stats().inc(Counter::Panics);
+                        crate::error!(
+                            "worker {}: a connection task panicked; connection closed",
+                            w.index
+                        );
+                    }
+                    drop(guard);
+                });
+            }
+            Err(e) => {
+                if worker.shutting_down() {
+                    return;
+                }
+                // EMFILE/ENFILE: back off briefly instead of spinning on accept.
+                crate::warn!("worker {index}: accept failed: {e}");
+                monoio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+struct OpenGuard(Rc<Worker>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.stats().dec(Counter::ConnectionsOpen);
+    }
+}
+
+/// Runs a future, turning a panic inside its `poll` into `Err(())`.
+pub struct CatchUnwind<F>(pub F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out of `self`.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}
+
+/// Stops accepting on every listener (wakes blocked accepts) and marks the shutdown.
+pub fn begin_shutdown(shared: &Shared) {
+    shared.shutdown.store(true, Ordering::SeqCst);
+    for &fd in &shared.listener_fds {
+        // SAFETY: shutdown(2) on a listening fd we created; it stays open until the workers exit.
+        unsafe {
+            libc::shutdown(fd, libc::SHUT_RDWR);
+        }
+    }
+}
