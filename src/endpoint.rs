@@ -109,7 +109,8 @@ mod tests {
 
     #[test]
     fn targets() {
-        let cases: &[(&[u8], Option<Endpoint>, Option<&[u8]>)] = &[
+        type Case<'a> = (&'a [u8], Option<Endpoint>, Option<&'a [u8]>);
+        let cases: &[Case] = &[
             (
                 b"/v1/chat/completions",
                 Some(Endpoint::ChatCompletions),

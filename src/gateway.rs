@@ -22,7 +22,6 @@ use crate::upstream;
 use crate::worker::Worker;
 use monoio::net::TcpStream;
 use smallvec::SmallVec;
-use std::borrow::Cow;
 
 /// Tokens estimated per byte of request text: ~4 bytes a token for English BPE vocabularies.
 /// Used for `costEstimate` and the local `count_tokens` estimate.
@@ -272,6 +271,16 @@ impl Attempt<'_> {
         crate::trace::write_trace_sse(out, self.form, &info);
     }
 
+    /// The length [`Attempt::splice_body`] will write, known before writing it so the
+    /// upstream head and body go into one buffer without a second copy.
+    pub fn spliced_len(&self, body: &[u8]) -> usize {
+        let id = self.model.upstream_json.len();
+        match self.top.model {
+            Some(span) => body.len() - (span.end - span.start) as usize + id,
+            None => body.len() + b"\"model\":".len() + id + usize::from(self.top.key_count > 0),
+        }
+    }
+
     /// The body with this candidate's `upstream_id` in place of the client's `model` (added
     /// when the client sent none), written into `out`.
     pub fn splice_body(&self, body: &[u8], out: &mut Vec<u8>) {
@@ -358,16 +367,12 @@ fn build_request(req: &Request<'_>, a: &Attempt<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(b"\r\n");
         }
     }
-    // Content-Length is known only after the splice: write the body first at a reserved
-    // offset, then the length.
-    let len_at = out.len();
     out.extend_from_slice(b"content-length: ");
-    let mut tmp = std::mem::take(&mut Vec::<u8>::new());
-    a.splice_body(req.body, &mut tmp);
-    crate::http1::write::push_usize(out, tmp.len());
+    crate::http1::write::push_usize(out, a.spliced_len(req.body));
     out.extend_from_slice(b"\r\n\r\n");
-    let _ = len_at;
-    out.extend_from_slice(&tmp);
+    let at = out.len();
+    a.splice_body(req.body, out);
+    debug_assert_eq!(out.len() - at, a.spliced_len(req.body));
 }
 
 /// Header values forwarded verbatim must be plain visible ASCII (no CR/LF smuggling).
@@ -535,6 +540,3 @@ fn push_opt(out: &mut Vec<u8>, v: Option<&str>) {
 pub fn client_deadline(w: &Worker) -> monoio::time::Instant {
     netio::after(w.routes().limits.idle_timeout)
 }
-
-#[allow(dead_code)]
-fn _cow(_: Cow<'_, str>) {}

@@ -68,10 +68,7 @@ pub async fn upstream(
 
     if !(200..300).contains(&status) {
         let read = ex.read_body(MAX_ERROR_BODY, body_deadline).await;
-        let (start, end, reusable) = match read {
-            Ok(r) => r,
-            Err(_) => (0, 0, false),
-        };
+        let (start, end, reusable) = read.unwrap_or_default();
         let err = match status {
             429 => Some(Error::upstream(
                 ErrorKind::UpstreamFailed,

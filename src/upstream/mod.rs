@@ -224,7 +224,7 @@ impl Exchange {
                     let buf = std::mem::take(&mut self.buf);
                     let (r, b) = netio::read_more(&mut self.conn, buf, need, deadline).await;
                     self.buf = b;
-                    r.map_err(|f| body_error(f))?;
+                    r.map_err(body_error)?;
                 }
                 // Bytes past the body on a response we did not pipeline: poison.
                 let clean = self.buf.len() == start + n;

@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 /// keep-alive connections after 60-90 s, and a write on a half-closed one costs a retry.
 pub const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
+/// Idle connections to one address, oldest first, with the time each went idle.
+type IdleList = Vec<(TcpStream, Instant)>;
+
 /// The idle connections of one worker.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<Vec<(SocketAddr, Vec<(TcpStream, Instant)>)>>,
+    idle: RefCell<Vec<(SocketAddr, IdleList)>>,
 }
 
 impl Pool {
