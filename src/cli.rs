@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Exit code for a bad config or bad arguments.
 pub const EXIT_USAGE: i32 = 2;
+/// How often provider host names are resolved again.
+pub const DNS_REFRESH: Duration = Duration::from_secs(30);
+
 /// Exit code for a runtime failure.
 pub const EXIT_RUNTIME: i32 = 1;
 
@@ -367,6 +370,20 @@ fn run_server(
         let _ = std::thread::Builder::new()
             .name("switchyard-admin".into())
             .spawn(move || crate::admin::serve(a, s));
+    }
+    {
+        // DNS off the workers: re-resolve provider hosts periodically; workers read the last
+        // good answer without blocking.
+        let s = shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("switchyard-dns".into())
+            .spawn(move || loop {
+                std::thread::sleep(DNS_REFRESH);
+                if s.shutdown.load(Ordering::Relaxed) {
+                    return;
+                }
+                s.routes.load().refresh_addrs();
+            });
     }
     let drain = Duration::from_millis(cfg.server.drain_timeout_ms);
     loop {

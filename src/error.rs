@@ -44,6 +44,8 @@ pub enum ErrorKind {
     NoCandidate,
     /// A bug of ours.
     Internal,
+    /// The client went away before its answer; nothing is sent.
+    ClientClosed,
 }
 
 /// Whose fault it is.
@@ -110,6 +112,7 @@ impl Error {
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
+            ErrorKind::ClientClosed => 499,
         }
     }
 
@@ -131,7 +134,8 @@ impl Error {
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamAuth
-            | ErrorKind::Internal => "api_error",
+            | ErrorKind::Internal
+            | ErrorKind::ClientClosed => "api_error",
             ErrorKind::UpstreamTimeout => "timeout_error",
         }
     }
@@ -154,6 +158,7 @@ impl Error {
             ErrorKind::UpstreamAuth => "upstream_auth_failed",
             ErrorKind::NoCandidate => "no_candidate_model",
             ErrorKind::Internal => "internal_error",
+            ErrorKind::ClientClosed => "client_closed",
         }
     }
 

@@ -48,6 +48,10 @@ pub async fn handle(
     let protocol = endpoint.protocol();
     match run(w, req, endpoint, target.slug, stream, bufs).await {
         Ok(o) => o,
+        Err(err) if err.kind == ErrorKind::ClientClosed => Outcome {
+            status: err.status(),
+            keep_alive: false,
+        },
         Err(err) => {
             // /v1/models answers in the client's dialect; everything else in the route's.
             let protocol = if endpoint == Endpoint::Models && anthropic_hdr {
@@ -314,7 +318,7 @@ async fn proxy(
     out.clear();
     build_request(req, a, &mut out);
     let ubuf = std::mem::take(&mut bufs.ubuf);
-    let sent = upstream::send(w, p, &mut out, ubuf).await;
+    let sent = upstream::send(w, p, &mut out, ubuf, stream).await;
     bufs.scratch = out;
     let ex = match sent {
         Ok(ex) => ex,

@@ -92,6 +92,39 @@ pub async fn write_range<S: AsyncWriteRent>(
     (r, b.map(|s| s.into_inner()).unwrap_or_default())
 }
 
+/// Resolves when the client has closed its connection (EOF or error), so work on its behalf
+/// can stop at once. Bytes the client sends meanwhile (a pipelined next request) are left
+/// unread, and after seeing them this future never resolves: a half-closed keep-alive client
+/// is then noticed at the next write instead.
+pub async fn client_gone(client: &monoio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    loop {
+        if client.readable(false).await.is_err() {
+            return;
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: recv(2) with MSG_PEEK|MSG_DONTWAIT on a valid fd into a 1-byte stack buffer.
+        let r = unsafe {
+            libc::recv(
+                client.as_raw_fd(),
+                b.as_mut_ptr() as *mut libc::c_void,
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+        if r < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+                continue;
+            }
+            return;
+        }
+        std::future::pending::<()>().await;
+    }
+}
+
 /// A deadline `d` from now.
 pub fn after(d: std::time::Duration) -> Instant {
     Instant::now() + d

@@ -316,7 +316,15 @@ async fn relay_stream(
         buf.truncate(RESERVE.min(buf.len()));
         buf.resize(RESERVE, 0);
         data_start = RESERVE;
-        let (r, b) = netio::read_more(&mut ex.conn, buf, RELAY_READ, netio::after(gap)).await;
+        let reading = ex.conn.read_more(buf, RELAY_READ, netio::after(gap));
+        let (r, b) = monoio::select! {
+            r = reading => r,
+            _ = netio::client_gone(client) => {
+                // The client left while we waited: drop the upstream connection now.
+                buf = Vec::new();
+                break StreamEnd::ClientGone;
+            }
+        };
         buf = b;
         match r {
             Ok(_) => {}

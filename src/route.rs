@@ -32,8 +32,13 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Parsed `base_url` (`None` for the mock).
     pub url: Option<UpstreamUrl>,
-    /// Resolved addresses of `url`'s host, resolved when the snapshot was built.
-    pub addrs: Vec<SocketAddr>,
+    /// Resolved addresses of `url`'s host: resolved when the snapshot is built, refreshed by
+    /// the resolver thread (`cli`), read by workers without blocking.
+    pub addrs: ArcSwap<Vec<SocketAddr>>,
+    /// Trust roots for `https://` (webpki-roots plus `ca_file`); `None` for plain HTTP.
+    pub tls_roots: Option<Arc<rustls::RootCertStore>>,
+    /// Pool key: connections are interchangeable when scheme, host, port and trust roots match.
+    pub pool_key: u64,
     /// The auth header line(s) to send, `name: value\r\n`, built once. Holds the key: never
     /// logged, never shown (see the `Debug` impl).
     pub auth_lines: Vec<u8>,
@@ -69,6 +74,28 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
+    /// An address to connect to (the first resolved), if the host resolved.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addrs.load().first().copied()
+    }
+
+    /// Re-resolves the host (blocking: call off the workers) and publishes the result when
+    /// it resolved and changed. Returns whether it changed.
+    pub fn refresh_addrs(&self) -> bool {
+        let Some(u) = &self.url else { return false };
+        match (u.host.as_str(), u.port).to_socket_addrs() {
+            Ok(a) => {
+                let fresh: Vec<SocketAddr> = a.collect();
+                if !fresh.is_empty() && **self.addrs.load() != fresh {
+                    self.addrs.store(Arc::new(fresh));
+                    return true;
+                }
+                false
+            }
+            Err(_) => false, // keep the last good answer
+        }
+    }
+
     /// Whether this provider can serve a route of `protocol` without translation.
     pub fn speaks(&self, protocol: Protocol) -> bool {
         match self.kind {
@@ -217,6 +244,29 @@ impl RouteTable {
                     }
                 }
             }
+            let mut tls_roots = None;
+            if let Some(u) = url.as_ref().filter(|u| u.tls) {
+                match crate::upstream::tls::roots(&p.ca_file) {
+                    Ok(r) => tls_roots = Some(r),
+                    Err(e) => errs.push(format!("providers[{i}].ca_file: {e}")),
+                }
+                let _ = u;
+            } else if !p.ca_file.is_empty() {
+                errs.push(format!(
+                    "providers[{i}].ca_file: only used with an https:// base_url"
+                ));
+            }
+            let pool_key = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                // The trust roots are part of the identity: a connection verified against one
+                // provider's ca_file must never serve a provider that does not trust that CA.
+                url.as_ref()
+                    .map(|u| (u.tls, u.host.as_str(), u.port))
+                    .hash(&mut h);
+                p.ca_file.hash(&mut h);
+                h.finish()
+            };
             let host_line = match &url {
                 Some(u) => format!("Host: {}\r\n", u.host_header()).into_bytes(),
                 None => Vec::new(),
@@ -226,7 +276,9 @@ impl RouteTable {
                 kind: p.kind,
                 prefix: url.as_ref().map(|u| u.prefix.clone()).unwrap_or_default(),
                 url,
-                addrs,
+                addrs: ArcSwap::from_pointee(addrs),
+                tls_roots,
+                pool_key,
                 auth_lines,
                 key,
                 host_line,
@@ -390,6 +442,19 @@ impl RouteTable {
     fn speaks(&self, model: u16, protocol: Protocol) -> bool {
         let m = &self.models[model as usize];
         self.providers[m.provider as usize].speaks(protocol)
+    }
+
+    /// Re-resolves every provider host (resolver thread).
+    pub fn refresh_addrs(&self) {
+        for p in &self.providers {
+            if p.refresh_addrs() {
+                crate::info!(
+                    "provider {}: addresses changed to {:?}",
+                    p.id,
+                    p.addrs.load()
+                );
+            }
+        }
     }
 
     /// The provider of a model.

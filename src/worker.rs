@@ -58,6 +58,9 @@ pub struct Worker {
     cached: RefCell<(u64, Arc<RouteTable>)>,
     /// Pooled upstream connections.
     pub pool: Pool,
+    /// TLS client configs, one per provider trust store, built on first use and kept so
+    /// session resumption works without sharing a cache between cores.
+    tls: RefCell<Vec<(usize, Arc<rustls::ClientConfig>)>>,
 }
 
 impl Worker {
@@ -70,6 +73,26 @@ impl Worker {
             *c = (gen, self.shared.routes.load());
         }
         c.1.clone()
+    }
+
+    /// The worker's TLS client config for a provider's trust roots.
+    pub fn tls_config(
+        &self,
+        _p: &crate::route::Provider,
+        roots: &Arc<rustls::RootCertStore>,
+    ) -> Arc<rustls::ClientConfig> {
+        let key = Arc::as_ptr(roots) as usize;
+        let mut cache = self.tls.borrow_mut();
+        if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {
+            return c.clone();
+        }
+        let c = crate::upstream::tls::client_config(roots.clone());
+        // Configs of replaced snapshots are dropped once there are many (reloads).
+        if cache.len() >= 64 {
+            cache.remove(0);
+        }
+        cache.push((key, c.clone()));
+        c
     }
 
     /// This worker's counters.
@@ -280,6 +303,7 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
         index,
         cached: RefCell::new((shared.routes.generation(), table)),
         pool: Pool::default(),
+        tls: RefCell::new(Vec::new()),
         shared,
     });
     loop {

@@ -8,6 +8,7 @@
 //! once on a fresh connection: the provider closed the idle connection, not the request.
 
 pub mod pool;
+pub mod tls;
 
 use crate::error::{Error, ErrorKind};
 use crate::http1::{self, ChunkedDecoder, ResponseFraming, ResponseHead};
@@ -16,7 +17,6 @@ use crate::netio::{self, IoFail};
 use crate::route::Provider;
 use crate::worker::Worker;
 use monoio::net::TcpStream;
-use std::net::SocketAddr;
 
 /// Largest upstream response head accepted.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -24,47 +24,99 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// connection is dropped).
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// An upstream connection, plain or TLS.
+pub enum UpstreamStream {
+    /// `http://`
+    Plain(TcpStream),
+    /// `https://`
+    Tls(Box<tls::TlsStream>),
+}
+
+impl UpstreamStream {
+    /// Appends response bytes (decrypted) to `buf`; see [`netio::read_more`].
+    pub async fn read_more(
+        &mut self,
+        buf: Vec<u8>,
+        min_spare: usize,
+        deadline: monoio::time::Instant,
+    ) -> (Result<usize, IoFail>, Vec<u8>) {
+        match self {
+            UpstreamStream::Plain(s) => netio::read_more(s, buf, min_spare, deadline).await,
+            UpstreamStream::Tls(s) => s.read_more(buf, min_spare, deadline).await,
+        }
+    }
+
+    /// Sends all of `buf` (encrypted when TLS); hands the buffer back.
+    pub async fn write_vec(
+        &mut self,
+        buf: Vec<u8>,
+        deadline: monoio::time::Instant,
+    ) -> (Result<(), IoFail>, Vec<u8>) {
+        match self {
+            UpstreamStream::Plain(s) => {
+                let (r, b) = netio::write_all(s, buf, deadline).await;
+                (r, b.unwrap_or_default())
+            }
+            UpstreamStream::Tls(s) => {
+                let r = s.write_all(&buf, deadline).await;
+                (r, buf)
+            }
+        }
+    }
+
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            UpstreamStream::Plain(s) => s,
+            UpstreamStream::Tls(s) => s.tcp(),
+        }
+    }
+
+    /// Whether this is a TLS session.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, UpstreamStream::Tls(_))
+    }
+}
+
 /// One request/response on one upstream connection.
 pub struct Exchange {
     /// The connection.
-    pub conn: TcpStream,
-    /// Its address (pool key).
-    pub addr: SocketAddr,
+    pub conn: UpstreamStream,
+    /// Its pool key.
+    pub key: u64,
     /// The parsed response head; spans point into `buf`.
     pub head: ResponseHead,
     /// Response bytes read so far: the head at `buf[..head.head_len]`, then body bytes.
     pub buf: Vec<u8>,
 }
 
-/// Sends `req` (a whole request: head and body) to `provider` and reads the response head.
-/// `ubuf` is the connection's reused upstream buffer; on error it is returned for reuse.
+/// Sends `req` (a whole request: head and body) to `provider` and reads the response head,
+/// giving up at once when the client closes its connection meanwhile. `ubuf` is the
+/// connection's reused upstream buffer; on error it is returned for reuse.
 pub async fn send(
     w: &Worker,
     provider: &Provider,
     req: &mut Vec<u8>,
     ubuf: Vec<u8>,
+    client: &TcpStream,
 ) -> Result<Exchange, (Error, Vec<u8>)> {
-    let addr = match provider.addrs.first() {
-        Some(a) => *a,
-        None => {
-            return Err((
-                Error::upstream(
-                    ErrorKind::UpstreamConnect,
-                    format!("provider {} has no address", provider.id),
-                ),
-                ubuf,
-            ))
-        }
-    };
     let mut ubuf = ubuf;
+    let key = provider.pool_key;
     // One retry, only for a pooled connection that turned out dead before answering.
     for attempt in 0..2 {
-        let (conn, reused) = match w.pool.take(addr) {
+        let (conn, reused) = match w.pool.take(key) {
             Some(c) if attempt == 0 => (c, true),
-            _ => match connect(w, provider, addr).await {
-                Ok(c) => (c, false),
-                Err(e) => return Err((e, ubuf)),
-            },
+            _ => {
+                let connecting = connect(w, provider);
+                let res = monoio::select! {
+                    r = connecting => r,
+                    _ = netio::client_gone(client) => Err(client_closed()),
+                };
+                match res {
+                    Ok(c) => (c, false),
+                    Err(e) => return Err((e, ubuf)),
+                }
+            }
         };
         if reused {
             w.stats().inc(Counter::UpstreamReused);
@@ -72,8 +124,8 @@ pub async fn send(
         let mut conn = conn;
         let deadline = netio::after(provider.first_byte_timeout);
         let body = std::mem::take(req);
-        let (r, b) = netio::write_all(&mut conn, body, deadline).await;
-        *req = b.unwrap_or_default();
+        let (r, b) = conn.write_vec(body, deadline).await;
+        *req = b;
         if let Err(f) = r {
             if reused && f != IoFail::Timeout {
                 continue;
@@ -81,11 +133,16 @@ pub async fn send(
             return Err((io_error(provider, f, "sending the request"), ubuf));
         }
         ubuf.clear();
-        match read_head(&mut conn, ubuf, provider, deadline).await {
+        let waiting = read_head(&mut conn, ubuf, deadline);
+        let res = monoio::select! {
+            r = waiting => r,
+            _ = netio::client_gone(client) => Err((HeadFail::ClientGone, Vec::new())),
+        };
+        match res {
             Ok((head, buf)) => {
                 return Ok(Exchange {
                     conn,
-                    addr,
+                    key,
                     head,
                     buf,
                 })
@@ -106,21 +163,71 @@ pub async fn send(
     ))
 }
 
-async fn connect(w: &Worker, provider: &Provider, addr: SocketAddr) -> Result<TcpStream, Error> {
+fn client_closed() -> Error {
+    Error::client(ErrorKind::ClientClosed, "client closed the connection")
+}
+
+/// Opens a connection to the provider within `connect_timeout` (TCP and, for `https://`,
+/// the TLS handshake).
+async fn connect(w: &Worker, provider: &Provider) -> Result<UpstreamStream, Error> {
     w.stats().inc(Counter::UpstreamConnects);
-    match monoio::time::timeout(provider.connect_timeout, TcpStream::connect_addr(addr)).await {
+    let Some(addr) = provider.addr() else {
+        return Err(Error::upstream(
+            ErrorKind::UpstreamConnect,
+            format!("provider {}: its host did not resolve", provider.id),
+        ));
+    };
+    let deadline = netio::after(provider.connect_timeout);
+    let tcp = match monoio::time::timeout_at(deadline, TcpStream::connect_addr(addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
-            Ok(s)
+            s
         }
-        Ok(Err(e)) => Err(Error::upstream(
-            ErrorKind::UpstreamConnect,
-            format!("cannot connect to provider {}: {}", provider.id, e.kind()),
-        )),
-        Err(_) => Err(Error::upstream(
+        Ok(Err(e)) => {
+            return Err(Error::upstream(
+                ErrorKind::UpstreamConnect,
+                format!(
+                    "cannot connect to provider {} at {addr}: {}",
+                    provider.id,
+                    e.kind()
+                ),
+            ))
+        }
+        Err(_) => {
+            return Err(Error::upstream(
+                ErrorKind::UpstreamTimeout,
+                format!("connecting to provider {} at {addr} timed out", provider.id),
+            ))
+        }
+    };
+    let Some(roots) = &provider.tls_roots else {
+        return Ok(UpstreamStream::Plain(tcp));
+    };
+    let config = w.tls_config(provider, roots);
+    let host = provider.url.as_ref().map_or("", |u| u.host.as_str());
+    match tls::TlsStream::connect(tcp, config, host, deadline).await {
+        Ok(s) => Ok(UpstreamStream::Tls(Box::new(s))),
+        Err(tls::TlsFail::Io(IoFail::Timeout)) => Err(Error::upstream(
             ErrorKind::UpstreamTimeout,
-            format!("connecting to provider {} timed out", provider.id),
+            format!("TLS handshake with provider {} timed out", provider.id),
         )),
+        Err(tls::TlsFail::Io(_)) => Err(Error::upstream(
+            ErrorKind::UpstreamConnect,
+            format!(
+                "provider {} closed the connection during the TLS handshake",
+                provider.id
+            ),
+        )),
+        Err(tls::TlsFail::Handshake(why)) => {
+            crate::warn!(
+                "provider {}: TLS handshake with {host} failed: {why}",
+                provider.id
+            );
+            Err(Error::upstream(
+                ErrorKind::UpstreamConnect,
+                format!("TLS handshake with provider {} failed: {why}", provider.id),
+            ))
+        }
     }
 }
 
@@ -138,6 +245,7 @@ fn io_error(provider: &Provider, f: IoFail, doing: &str) -> Error {
 }
 
 enum HeadFail {
+    ClientGone,
     ClosedBeforeAnswer,
     Io(IoFail),
     Malformed,
@@ -146,6 +254,7 @@ enum HeadFail {
 impl HeadFail {
     fn into_error(self, provider: &Provider) -> Error {
         match self {
+            HeadFail::ClientGone => client_closed(),
             HeadFail::ClosedBeforeAnswer => Error::upstream(
                 ErrorKind::UpstreamFailed,
                 format!(
@@ -163,9 +272,8 @@ impl HeadFail {
 }
 
 async fn read_head(
-    conn: &mut TcpStream,
+    conn: &mut UpstreamStream,
     mut buf: Vec<u8>,
-    _provider: &Provider,
     deadline: monoio::time::Instant,
 ) -> Result<(ResponseHead, Vec<u8>), (HeadFail, Vec<u8>)> {
     loop {
@@ -181,7 +289,7 @@ async fn read_head(
                 Err(_) => return Err((HeadFail::Malformed, buf)),
             }
         }
-        let (r, b) = netio::read_more(conn, buf, 8192, deadline).await;
+        let (r, b) = conn.read_more(buf, 8192, deadline).await;
         buf = b;
         match r {
             Ok(_) => {}
@@ -222,13 +330,14 @@ impl Exchange {
                 while self.buf.len() < start + n {
                     let need = start + n - self.buf.len();
                     let buf = std::mem::take(&mut self.buf);
-                    let (r, b) = netio::read_more(&mut self.conn, buf, need, deadline).await;
+                    let (r, b) = self.conn.read_more(buf, need, deadline).await;
                     self.buf = b;
                     r.map_err(body_error)?;
                 }
-                // Bytes past the body on a response we did not pipeline: poison.
-                let clean = self.buf.len() == start + n;
-                Ok((start, start + n, self.head.keep_alive && clean))
+                if self.buf.len() != start + n {
+                    return Err(extra_bytes());
+                }
+                Ok((start, start + n, self.head.keep_alive))
             }
             ResponseFraming::Chunked => {
                 let mut dec = ChunkedDecoder::new();
@@ -249,8 +358,10 @@ impl Exchange {
                         return Err(too_big());
                     }
                     if d.done {
-                        let clean = pos == self.buf.len();
-                        return Ok((start, out, self.head.keep_alive && clean));
+                        if pos != self.buf.len() {
+                            return Err(extra_bytes());
+                        }
+                        return Ok((start, out, self.head.keep_alive));
                     }
                     // Keep the undecoded tail right after the payload, then read more.
                     let tail = self.buf.len() - pos;
@@ -258,7 +369,7 @@ impl Exchange {
                     self.buf.truncate(out + tail);
                     pos = out;
                     let buf = std::mem::take(&mut self.buf);
-                    let (r, b) = netio::read_more(&mut self.conn, buf, 16384, deadline).await;
+                    let (r, b) = self.conn.read_more(buf, 16384, deadline).await;
                     self.buf = b;
                     r.map_err(body_error)?;
                 }
@@ -268,7 +379,7 @@ impl Exchange {
                     return Err(too_big());
                 }
                 let buf = std::mem::take(&mut self.buf);
-                let (r, b) = netio::read_more(&mut self.conn, buf, 16384, deadline).await;
+                let (r, b) = self.conn.read_more(buf, 16384, deadline).await;
                 self.buf = b;
                 match r {
                     Ok(_) => {}
@@ -282,10 +393,19 @@ impl Exchange {
     /// Returns the connection to the worker's pool when `reusable`, else closes it.
     pub fn finish(self, w: &Worker, provider: &Provider, reusable: bool) -> Vec<u8> {
         if reusable {
-            w.pool.put(self.addr, self.conn, provider.max_idle);
+            w.pool.put(self.key, self.conn, provider.max_idle);
         }
         self.buf
     }
+}
+
+/// Bytes after a complete response we did not ask for: the upstream's framing cannot be
+/// trusted (response splitting), so the answer is refused and the connection dropped.
+fn extra_bytes() -> Error {
+    Error::upstream(
+        ErrorKind::UpstreamFailed,
+        "upstream sent bytes after the response body",
+    )
 }
 
 fn body_error(f: IoFail) -> Error {

@@ -1,14 +1,13 @@
 //! Per-worker pool of idle keep-alive upstream connections.
 //!
-//! Owned by one worker (a `RefCell`, never borrowed across an await), keyed by the upstream
-//! address. LIFO, so the warmest connection is reused first and the coldest ages out. A
+//! Owned by one worker (a `RefCell`, never borrowed across an await), keyed by the provider's
+//! `pool_key` (scheme, host, port). LIFO, so the warmest connection is reused first and the coldest ages out. A
 //! connection enters the pool only after a response was read to its exact end on a keep-alive
 //! exchange; one that saw a framing error, an early close, a close-delimited body or a
 //! timeout is dropped instead (the caller decides, see `upstream::Exchange::finish`).
 
-use monoio::net::TcpStream;
+use super::UpstreamStream;
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -17,20 +16,20 @@ use std::time::{Duration, Instant};
 pub const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 
 /// Idle connections to one address, oldest first, with the time each went idle.
-type IdleList = Vec<(TcpStream, Instant)>;
+type IdleList = Vec<(UpstreamStream, Instant)>;
 
 /// The idle connections of one worker.
 #[derive(Default)]
 pub struct Pool {
-    idle: RefCell<Vec<(SocketAddr, IdleList)>>,
+    idle: RefCell<Vec<(u64, IdleList)>>,
 }
 
 impl Pool {
     /// Takes a live idle connection to `addr`, if any. Connections found closed by the peer
     /// (a non-blocking peek reads end-of-stream or an error) or too old are dropped.
-    pub fn take(&self, addr: SocketAddr) -> Option<TcpStream> {
+    pub fn take(&self, key: u64) -> Option<UpstreamStream> {
         let mut idle = self.idle.borrow_mut();
-        let list = &mut idle.iter_mut().find(|(a, _)| *a == addr)?.1;
+        let list = &mut idle.iter_mut().find(|(a, _)| *a == key)?.1;
         while let Some((s, since)) = list.pop() {
             if since.elapsed() < MAX_IDLE_AGE && still_open(&s) {
                 return Some(s);
@@ -41,12 +40,12 @@ impl Pool {
 
     /// Returns a connection after a clean keep-alive exchange; drops it when `max_idle`
     /// connections to `addr` already wait.
-    pub fn put(&self, addr: SocketAddr, s: TcpStream, max_idle: usize) {
+    pub fn put(&self, key: u64, s: UpstreamStream, max_idle: usize) {
         let mut idle = self.idle.borrow_mut();
-        let pos = match idle.iter().position(|(a, _)| *a == addr) {
+        let pos = match idle.iter().position(|(a, _)| *a == key) {
             Some(p) => p,
             None => {
-                idle.push((addr, Vec::new()));
+                idle.push((key, Vec::new()));
                 idle.len() - 1
             }
         };
@@ -57,18 +56,21 @@ impl Pool {
     }
 
     /// Idle connections to `addr` (tests, metrics).
-    pub fn idle_count(&self, addr: SocketAddr) -> usize {
+    pub fn idle_count(&self, key: u64) -> usize {
         self.idle
             .borrow()
             .iter()
-            .find(|(a, _)| *a == addr)
+            .find(|(a, _)| *a == key)
             .map_or(0, |(_, l)| l.len())
     }
 }
 
-/// Whether an idle connection is still open: a pending EOF, error or unexpected data means it
-/// must not carry a request.
-fn still_open(s: &TcpStream) -> bool {
+/// Whether an idle connection is still open. A pending EOF or error means it is dead. Pending
+/// data on a plain connection is a protocol violation (nothing was asked); on TLS it is
+/// normal (TLS 1.3 session tickets arrive after the handshake), so only EOF counts there.
+fn still_open(s: &UpstreamStream) -> bool {
+    let tls = s.is_tls();
+    let s = s.tcp();
     let mut b = [0u8; 1];
     // SAFETY: recv(2) with MSG_PEEK|MSG_DONTWAIT on a valid fd into a 1-byte stack buffer.
     let r = unsafe {
@@ -79,5 +81,9 @@ fn still_open(s: &TcpStream) -> bool {
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
-    r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    if r < 0 {
+        std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    } else {
+        tls && r > 0
+    }
 }
