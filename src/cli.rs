@@ -218,7 +218,7 @@ fn serve(flags: &Flags) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let table = match build_table(&cfg) {
+    let table = match build_table(&cfg, None) {
         Ok(t) => t,
         Err(e) => {
             print_errors(&e);
@@ -233,9 +233,13 @@ fn serve(flags: &Flags) -> i32 {
     code
 }
 
-fn build_table(cfg: &Config) -> Result<RouteTable, crate::config::ConfigErrors> {
+fn build_table(
+    cfg: &Config,
+    prev: Option<&RouteTable>,
+) -> Result<RouteTable, crate::config::ConfigErrors> {
     let keys = cfg.load_keys()?;
-    RouteTable::build(cfg, &keys, &mut |w| crate::warn!("{w}"))
+    let workers = workers_for(cfg.server.workers);
+    RouteTable::build(cfg, &keys, workers, prev, &mut |w| crate::warn!("{w}"))
 }
 
 fn mock_upstream(flags: &Flags) -> i32 {
@@ -263,7 +267,7 @@ fn mock_upstream(flags: &Flags) -> i32 {
         fail_rate: flags.fail_rate.unwrap_or(0.0),
         seed: 1,
     };
-    let table = match build_table(&cfg) {
+    let table = match build_table(&cfg, None) {
         Ok(t) => t,
         Err(e) => {
             print_errors(&e);
@@ -317,6 +321,7 @@ fn run_server(
         shutdown: AtomicBool::new(false),
         service: service.clone(),
         listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
+        listen: cfg.server.listen.clone(),
     });
     let admin = if cfg.server.admin_listen.is_empty() {
         None
@@ -427,7 +432,15 @@ fn reload(shared: &Shared, path: Option<&str>) {
             return;
         }
     };
-    match build_table(&cfg) {
+    let current = shared.routes.load();
+    if workers_for(cfg.server.workers) != shared.stats.len()
+        || cfg.server.listen != current_listen(shared)
+    {
+        crate::warn!("reload: listen address and worker count take effect only at restart");
+    }
+    let mut cfg = cfg;
+    cfg.server.workers = shared.stats.len();
+    match build_table(&cfg, Some(&current)) {
         Ok(t) => {
             shared.routes.publish(t);
             crate::info!("reloaded {path}");
@@ -437,6 +450,10 @@ fn reload(shared: &Shared, path: Option<&str>) {
             e.to_string().replace('\n', "; ")
         ),
     }
+}
+
+fn current_listen(shared: &Shared) -> String {
+    shared.listen.clone()
 }
 
 /// Whether the process is shutting down (for the admin `/ready`).

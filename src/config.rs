@@ -65,6 +65,9 @@ pub struct Config {
     /// The Responses API state store.
     #[serde(default)]
     pub state: StateConfig,
+    /// Health-check tuning.
+    #[serde(default)]
+    pub routing: RoutingConfig,
 }
 
 /// `[server]`.
@@ -223,6 +226,9 @@ pub struct ModelConfig {
     /// `tools`, `vision`, `json`.
     #[serde(default)]
     pub capabilities: Vec<String>,
+    /// Spend and call limits for this model.
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
 }
 
 /// How a project's streams carry the trace.
@@ -255,6 +261,54 @@ pub struct ProjectConfig {
     /// Trace event form.
     #[serde(default)]
     pub trace: TraceMode,
+    /// Spend and call limits over a rolling window; exhausted -> 429.
+    #[serde(default)]
+    pub budget: Option<BudgetConfig>,
+}
+
+/// A spend and/or call limit over a rolling window (`budget = { ... }` on a project or model).
+/// Spend is counted from each request's `costEstimate` when it is sent upstream.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Rolling window length.
+    #[serde(default = "default_budget_window")]
+    pub window_ms: u64,
+    /// Requests allowed per window (0 = unlimited).
+    #[serde(default)]
+    pub max_calls: u64,
+    /// USD allowed per window (0 = unlimited).
+    #[serde(default)]
+    pub max_spend_usd: f64,
+}
+
+fn default_budget_window() -> u64 {
+    60_000
+}
+
+/// `[routing]`: the passive health check (circuit breaker) behind the `health` policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// The error rate is measured over a sliding window this long.
+    pub health_window_ms: u64,
+    /// No verdict before this many outcomes in the window.
+    pub health_min_requests: u32,
+    /// Open the circuit at or above this error (and timeout) rate.
+    pub health_error_rate: f64,
+    /// An open circuit excludes its model this long, then one probe is let through.
+    pub health_cooldown_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            health_window_ms: 30_000,
+            health_min_requests: 5,
+            health_error_rate: 0.5,
+            health_cooldown_ms: 10_000,
+        }
+    }
 }
 
 /// `[state]`.
@@ -460,6 +514,12 @@ impl Config {
             if p.models.is_empty() {
                 errs.push(format!("{place}.models: at least one model is needed"));
             }
+            if p.models.len() > crate::route::policy::MAX_CANDIDATES {
+                errs.push(format!(
+                    "{place}.models: at most {} models per project",
+                    crate::route::policy::MAX_CANDIDATES
+                ));
+            }
             for (j, m) in p.models.iter().enumerate() {
                 if !self.models.iter().any(|q| &q.id == m) {
                     errs.push(format!("{place}.models[{j}]: no model with id {m:?}"));
@@ -482,6 +542,40 @@ impl Config {
                         "{place}.policies[{j}]: unknown policy {pol:?} (known: {})",
                         KNOWN_POLICIES.join(", ")
                     ));
+                }
+            }
+        }
+
+        let r = &self.routing;
+        if r.health_window_ms == 0 || r.health_cooldown_ms == 0 {
+            errs.push(
+                "routing: health_window_ms and health_cooldown_ms must be greater than 0".into(),
+            );
+        }
+        if !(r.health_error_rate > 0.0 && r.health_error_rate <= 1.0) {
+            errs.push("routing.health_error_rate: must be within (0, 1]".into());
+        }
+        let budgets = self
+            .projects
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("projects[{i}].budget"), &p.budget))
+            .chain(
+                self.models
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (format!("models[{i}].budget"), &m.budget)),
+            );
+        for (place, b) in budgets {
+            if let Some(b) = b {
+                if b.window_ms == 0 {
+                    errs.push(format!("{place}.window_ms: must be greater than 0"));
+                }
+                if b.max_spend_usd < 0.0 || !b.max_spend_usd.is_finite() {
+                    errs.push(format!("{place}.max_spend_usd: must be >= 0"));
+                }
+                if b.max_calls == 0 && b.max_spend_usd == 0.0 {
+                    errs.push(format!("{place}: set max_calls or max_spend_usd"));
                 }
             }
         }

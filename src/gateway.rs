@@ -9,19 +9,22 @@
 use crate::config::ProviderKind;
 use crate::conn::{Bufs, Outcome, Request};
 use crate::endpoint::{parse_target, Endpoint, Protocol};
+use crate::error::Side;
 use crate::error::{Error, ErrorKind};
 use crate::http1::Method;
 use crate::metrics::Counter;
 use crate::netio;
 use crate::relay::{self, Relayed};
 use crate::respond;
-use crate::route::{Candidates, Model, Provider, RouteTable};
+use crate::route::policy::{self, Decision, Features, NoRoute};
+use crate::route::{caps, stats, Model, Provider, RouteTable};
 use crate::scan::{self, Key, TopLevel};
 use crate::trace::{Score, TraceForm, TraceInfo};
 use crate::upstream;
 use crate::worker::Worker;
 use monoio::net::TcpStream;
 use smallvec::SmallVec;
+use std::cell::Cell;
 
 /// Tokens estimated per byte of request text: ~4 bytes a token for English BPE vocabularies.
 /// Used for `costEstimate` and the local `count_tokens` estimate.
@@ -118,21 +121,6 @@ async fn run(
         .map_err(|_| Error::client(ErrorKind::InvalidRequest, "`stream` must be a boolean"))?;
 
     let protocol = endpoint.protocol();
-    let cands = table.candidates(project, model_name.as_deref(), protocol);
-    if cands.is_empty() {
-        return Err(Error::client(
-            ErrorKind::NoCandidate,
-            format!(
-                "project {} has no model speaking the {} protocol",
-                table.projects[project as usize].slug,
-                if protocol == Protocol::OpenAi {
-                    "OpenAI"
-                } else {
-                    "Anthropic"
-                }
-            ),
-        ));
-    }
     let est_input = estimate_input_tokens(body, &top);
     let max_out = [
         Key::MaxTokens,
@@ -142,15 +130,35 @@ async fn run(
     .iter()
     .find_map(|k| top.uint(body, *k))
     .unwrap_or(0);
+    let feats = Features {
+        caps: policy::request_caps(body, &top),
+        input_tokens: est_input,
+        max_output: max_out,
+    };
+    let now = stats::now_ms();
+    let cands = policy::decide(
+        &table,
+        project,
+        model_name.as_deref(),
+        protocol,
+        &feats,
+        now,
+    )
+    .map_err(|e| no_route(&table, project, protocol, &feats, e))?;
 
     let opted_out = matches!(req.header(b"x-routerly-trace"), Some(v) if v.eq_ignore_ascii_case(b"off"))
         || matches!(req.header(b"x-routerly-no-trace"), Some(v) if v == b"1" || v.eq_ignore_ascii_case(b"true"));
-    let form = TraceForm::choose(endpoint, table.projects[project as usize].trace, opted_out);
+    let proj = &table.projects[project as usize];
+    let form = TraceForm::choose(endpoint, proj.trace, opted_out);
 
     let mut attempts: SmallVec<[(u16, Error); 4]> = SmallVec::new();
-    for &m in cands.iter() {
+    let mut tried = 0;
+    let mut result_out = None;
+    for (i, cand) in cands.iter().enumerate() {
+        let m = cand.model;
         let model = &table.models[m as usize];
         let provider = table.provider_of(m);
+        tried = i + 1;
         let ctx = Attempt {
             table: &table,
             project,
@@ -163,7 +171,19 @@ async fn run(
             streaming,
             form,
             cost: cost_estimate(model, est_input, max_out),
+            started: std::time::Instant::now(),
+            first_byte_us: Cell::new(None),
+            cut: Cell::new(false),
         };
+        let now = stats::now_ms();
+        if let Some(b) = &model.budget {
+            model
+                .stats
+                .record_usage(w.index, now, b.window_ms, ctx.cost);
+        }
+        if let Some(b) = &proj.budget {
+            proj.stats.record_usage(w.index, now, b.window_ms, ctx.cost);
+        }
         let result = if endpoint == Endpoint::CountTokens && provider.kind == ProviderKind::Openai {
             // No count endpoint on OpenAI-protocol providers: a local estimate (documented).
             let mut out = std::mem::take(&mut bufs.scratch);
@@ -179,9 +199,22 @@ async fn run(
         } else {
             proxy(w, req, &ctx, stream, bufs).await
         };
+        let now = stats::now_ms();
+        let ok = |ctx: &Attempt<'_>| {
+            let ttfb = ctx
+                .first_byte_us
+                .get()
+                .unwrap_or_else(|| ctx.started.elapsed().as_micros() as u64);
+            model.stats.record_ok(w.index, now, ttfb, &table.routing);
+        };
         match result {
-            Ok(o) => return Ok(o),
+            Ok(o) => {
+                ok(&ctx);
+                result_out = Some(Ok(o));
+                break;
+            }
             Err(Relayed::Before(e)) if e.may_fail_over() => {
+                model.stats.record_err(w.index, now, &table.routing);
                 w.stats().inc(Counter::UpstreamErrors);
                 w.stats().inc(Counter::Failovers);
                 crate::warn!(
@@ -193,9 +226,31 @@ async fn run(
                 );
                 attempts.push((m, e));
             }
-            Err(Relayed::Before(e)) => return Err(e),
-            Err(Relayed::After(o)) => return Ok(o),
+            Err(Relayed::Before(e)) => {
+                if e.side == Side::Upstream {
+                    model.stats.record_err(w.index, now, &table.routing);
+                }
+                result_out = Some(Err(e));
+                break;
+            }
+            Err(Relayed::After(o)) => {
+                if ctx.cut.get() {
+                    model.stats.record_err(w.index, now, &table.routing);
+                } else {
+                    ok(&ctx);
+                }
+                result_out = Some(Ok(o));
+                break;
+            }
         }
+    }
+    // Probe slots taken for candidates never tried go back.
+    for c in cands.iter().skip(tried).filter(|c| c.probe) {
+        table.models[c.model as usize].stats.release_probe();
+    }
+    log_decision(&table, req, project, &cands, &attempts, tried, &result_out);
+    if let Some(r) = result_out {
+        return r;
     }
     // Every candidate failed: 504 when the last failure was a timeout, else 502.
     let (last_model, last) = attempts
@@ -206,7 +261,6 @@ async fn run(
     } else {
         ErrorKind::UpstreamFailed
     };
-    let tried = cands.len();
     Err(Error::upstream(
         kind,
         format!(
@@ -214,6 +268,119 @@ async fn run(
             table.models[last_model as usize].id, last.message
         ),
     ))
+}
+
+/// The error for a request no candidate may serve.
+fn no_route(
+    table: &RouteTable,
+    project: u16,
+    protocol: Protocol,
+    feats: &Features,
+    e: NoRoute,
+) -> Error {
+    let slug = &table.projects[project as usize].slug;
+    match e {
+        NoRoute::Protocol => Error::client(
+            ErrorKind::NoCandidate,
+            format!(
+                "project {slug} has no model speaking the {} protocol",
+                if protocol == Protocol::OpenAi { "OpenAI" } else { "Anthropic" }
+            ),
+        ),
+        NoRoute::ProjectBudget => Error::client(
+            ErrorKind::RateLimited,
+            format!("project {slug} has spent its budget for the current window"),
+        ),
+        NoRoute::ModelBudget => Error::client(
+            ErrorKind::RateLimited,
+            format!("every model of project {slug} has spent its budget for the current window"),
+        ),
+        NoRoute::Capability => Error::client(
+            ErrorKind::NoCandidate,
+            format!(
+                "no model of project {slug} supports what the request uses ({})",
+                caps_names(feats.caps)
+            ),
+        ),
+        NoRoute::Context => Error::client(
+            ErrorKind::NoCandidate,
+            format!(
+                "the request (~{} input + {} output tokens) fits no model's context window in project {slug}",
+                feats.input_tokens, feats.max_output
+            ),
+        ),
+    }
+}
+
+fn caps_names(bits: u8) -> String {
+    let mut v = Vec::new();
+    for (b, n) in [
+        (caps::TOOLS, "tools"),
+        (caps::VISION, "images"),
+        (caps::JSON, "JSON mode"),
+    ] {
+        if bits & b != 0 {
+            v.push(n);
+        }
+    }
+    v.join(", ")
+}
+
+/// The routing decision, logged once per request: candidates with scores, failed attempts,
+/// the outcome. No keys, no tokens, no bodies.
+fn log_decision(
+    table: &RouteTable,
+    req: &Request<'_>,
+    project: u16,
+    cands: &Decision,
+    attempts: &[(u16, Error)],
+    tried: usize,
+    result: &Option<Result<Outcome, Error>>,
+) {
+    if !crate::log::enabled(crate::log::Level::Info) {
+        return;
+    }
+    struct Cands<'a>(&'a RouteTable, &'a Decision);
+    impl std::fmt::Display for Cands<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for (i, c) in self.1.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{}:{:.3}", self.0.models[c.model as usize].id, c.score)?;
+            }
+            Ok(())
+        }
+    }
+    struct Tries<'a>(&'a RouteTable, &'a [(u16, Error)]);
+    impl std::fmt::Display for Tries<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for (i, (m, e)) in self.1.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{}:{}", self.0.models[*m as usize].id, e.code())?;
+            }
+            Ok(())
+        }
+    }
+    let chosen = if result.as_ref().is_some_and(|r| r.is_ok()) && tried > 0 {
+        table.models[cands[tried - 1].model as usize].id.as_str()
+    } else {
+        "-"
+    };
+    let status = match result {
+        Some(Ok(o)) => o.status,
+        Some(Err(e)) => e.status(),
+        None => 502,
+    };
+    crate::info!(
+        "route trace_id={} project={} chosen={chosen} status={status} candidates=[{}] failed=[{}]",
+        req.trace_id.as_str(),
+        table.projects[project as usize].slug,
+        Cands(table, cands),
+        Tries(table, attempts)
+    );
 }
 
 /// What one attempt at one candidate needs to know.
@@ -228,8 +395,8 @@ pub struct Attempt<'a> {
     pub model: &'a Model,
     /// Its provider.
     pub provider: &'a Provider,
-    /// All candidates in try order.
-    pub cands: &'a Candidates,
+    /// All candidates in try order, with their scores.
+    pub cands: &'a Decision,
     /// Failed attempts so far.
     pub attempts: &'a [(u16, Error)],
     /// The scanned body.
@@ -240,6 +407,12 @@ pub struct Attempt<'a> {
     pub form: TraceForm,
     /// USD estimate for this candidate.
     pub cost: f64,
+    /// When the attempt started.
+    pub started: std::time::Instant,
+    /// Set by the relay when the upstream's first byte arrived (µs after `started`).
+    pub first_byte_us: Cell<Option<u64>>,
+    /// Set by the relay when the upstream failed after the first byte.
+    pub cut: Cell<bool>,
 }
 
 impl Attempt<'_> {
@@ -248,14 +421,12 @@ impl Attempt<'_> {
         if self.form == TraceForm::Off {
             return;
         }
-        let n = self.cands.len();
         let scores: SmallVec<[Score<'_>; 8]> = self
             .cands
             .iter()
-            .enumerate()
-            .map(|(i, &m)| Score {
-                model: &self.table.models[m as usize].id,
-                score: (n - i) as f64 / n as f64,
+            .map(|c| Score {
+                model: &self.table.models[c.model as usize].id,
+                score: c.score,
             })
             .collect();
         let attempts: SmallVec<[(&str, &str); 4]> = self

@@ -61,6 +61,8 @@ pub async fn upstream(
     bufs: &mut Bufs,
 ) -> Result<Outcome, Relayed> {
     let p = a.provider;
+    a.first_byte_us
+        .set(Some(a.started.elapsed().as_micros() as u64));
     let status = ex.head.status;
     let table = a.table;
     let limits = &table.limits;
@@ -195,6 +197,7 @@ pub async fn upstream(
     let (keep_alive, reusable) = match end {
         StreamEnd::Complete { reusable } => (true, reusable),
         StreamEnd::UpstreamFailed(e) => {
+            a.cut.set(true);
             crate::warn!(
                 "trace_id={} stream from {} cut: {}",
                 req.trace_id.as_str(),
@@ -439,6 +442,8 @@ pub async fn mock(
             )));
         }
     }
+    a.first_byte_us
+        .set(Some(a.started.elapsed().as_micros() as u64));
     let status = reply.status;
     let limits = &a.table.limits;
     match status {
@@ -515,6 +520,7 @@ pub async fn mock(
     bufs.scratch = ev;
     if keep_alive {
         if s.ends_abruptly() {
+            a.cut.set(true);
             let e = Error::upstream(
                 ErrorKind::UpstreamFailed,
                 format!("provider {} closed the stream early", a.provider.id),

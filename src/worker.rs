@@ -47,6 +47,8 @@ pub struct Shared {
     pub service: Service,
     /// Listener fds, so the signal thread can stop accepting.
     pub listener_fds: Vec<RawFd>,
+    /// The configured listen address (a reload cannot change it).
+    pub listen: String,
 }
 
 /// One worker's own state.

@@ -6,23 +6,26 @@
 //! reads the generation (a plain atomic load, no read-modify-write) on each request and takes a
 //! new `Arc` when it changed. Nothing in a snapshot changes after it is built.
 //!
-//! Candidate selection in this module is the simple rule of the core gateway: the named model
-//! first if the project has it, then the project's models in order. Only models whose provider
-//! speaks the route's protocol are candidates (translation is its own piece of work).
+//! Which candidates serve a request, in which order, is `policy`'s; the runtime state the
+//! policies read (health, latency, spend) is `stats`'s, and survives snapshot swaps for models
+//! and projects that still exist. Only models whose provider speaks the route's protocol are
+//! candidates (translation is its own piece of work).
 
-use crate::config::{Config, ProviderKind, TraceMode, UpstreamUrl};
+pub mod policy;
+pub mod stats;
+
+use crate::config::{BudgetConfig, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl};
 use crate::endpoint::Protocol;
 use arc_swap::ArcSwap;
+use policy::Policy;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
+use stats::ModelStats;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Candidates of one request; projects rarely list more than a handful of models.
-pub type Candidates = SmallVec<[u16; 8]>;
 
 /// A provider, ready for the upstream client.
 pub struct Provider {
@@ -135,6 +138,10 @@ pub struct Model {
     pub context_window: u64,
     /// [`caps`] bits.
     pub caps: u8,
+    /// Spend and call limits.
+    pub budget: Option<BudgetConfig>,
+    /// Health, latency and usage, shared by workers, kept across reloads.
+    pub stats: Arc<ModelStats>,
 }
 
 /// A project.
@@ -144,12 +151,16 @@ pub struct Project {
     pub slug: String,
     /// Candidate model indices in preference order.
     pub models: Vec<u16>,
-    /// Policy names in priority order.
-    pub policies: Vec<String>,
+    /// Policies in priority order.
+    pub policies: Vec<Policy>,
     /// `"policies":[...]` JSON array, built once for the trace event.
     pub policies_json: Vec<u8>,
     /// Trace form.
     pub trace: TraceMode,
+    /// Spend and call limits of the whole project.
+    pub budget: Option<BudgetConfig>,
+    /// The project's usage (only the usage counters are used), kept across reloads.
+    pub stats: Arc<ModelStats>,
 }
 
 /// Server limits, copied from `[server]`.
@@ -177,6 +188,8 @@ pub struct RouteTable {
     pub projects: Vec<Project>,
     /// Limits of `[server]`.
     pub limits: Limits,
+    /// Health-check tuning.
+    pub routing: RoutingConfig,
     tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>>,
     model_ids: HashMap<String, u16>,
     slugs: HashMap<Vec<u8>, u16>,
@@ -205,9 +218,14 @@ impl RouteTable {
     /// Builds a snapshot: resolves provider hosts (blocking DNS, so never on a worker), reads
     /// keys, indexes tokens. `keys` are the providers' keys in config order. Warnings (plain
     /// tokens in the config) go to `warn`.
+    ///
+    /// `workers` sizes the per-worker stat shards; `prev` is the snapshot being replaced, whose
+    /// per-model and per-project runtime state carries over by id.
     pub fn build(
         cfg: &Config,
         keys: &[String],
+        workers: usize,
+        prev: Option<&RouteTable>,
         warn: &mut dyn FnMut(String),
     ) -> Result<RouteTable, crate::config::ConfigErrors> {
         let mut errs = Vec::new();
@@ -316,6 +334,12 @@ impl RouteTable {
                 };
             }
             model_ids.insert(m.id.clone(), i as u16);
+            let stats = prev
+                .and_then(|t| {
+                    t.model_by_id(&m.id)
+                        .map(|j| t.models[j as usize].stats.clone())
+                })
+                .unwrap_or_else(|| Arc::new(ModelStats::new(workers)));
             models.push(Model {
                 id: m.id.clone(),
                 provider,
@@ -325,6 +349,8 @@ impl RouteTable {
                 output_per_million: m.output_per_million,
                 context_window: m.context_window,
                 caps: bits,
+                budget: m.budget.clone(),
+                stats,
             });
         }
 
@@ -364,12 +390,24 @@ impl RouteTable {
             }
             policies_json.push(b']');
             slugs.insert(p.slug.as_bytes().to_vec(), i as u16);
+            let stats = prev
+                .and_then(|t| {
+                    t.project_by_slug(p.slug.as_bytes())
+                        .map(|j| t.projects[j as usize].stats.clone())
+                })
+                .unwrap_or_else(|| Arc::new(ModelStats::new(workers)));
             projects.push(Project {
                 slug: p.slug.clone(),
                 models: models_idx,
-                policies: p.policies.clone(),
+                policies: p
+                    .policies
+                    .iter()
+                    .filter_map(|s| Policy::from_name(s))
+                    .collect(),
                 policies_json,
                 trace: p.trace,
+                budget: p.budget.clone(),
+                stats,
             });
         }
 
@@ -388,6 +426,7 @@ impl RouteTable {
                 idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_upstream_body_bytes: s.max_upstream_body_bytes,
             },
+            routing: cfg.routing.clone(),
             tokens,
             model_ids,
             slugs,
@@ -410,38 +449,6 @@ impl RouteTable {
     /// A model by id.
     pub fn model_by_id(&self, id: &str) -> Option<u16> {
         self.model_ids.get(id).copied()
-    }
-
-    /// The candidates for a request of `protocol` naming `requested` in `project`: the named
-    /// model first when the project has it, then the project's other models in order; only
-    /// models whose provider speaks `protocol`.
-    pub fn candidates(
-        &self,
-        project: u16,
-        requested: Option<&str>,
-        protocol: Protocol,
-    ) -> Candidates {
-        let p = &self.projects[project as usize];
-        let mut out = Candidates::new();
-        let named = requested
-            .and_then(|r| self.model_by_id(r))
-            .filter(|m| p.models.contains(m));
-        if let Some(m) = named {
-            if self.speaks(m, protocol) {
-                out.push(m);
-            }
-        }
-        for &m in &p.models {
-            if Some(m) != named && self.speaks(m, protocol) {
-                out.push(m);
-            }
-        }
-        out
-    }
-
-    fn speaks(&self, model: u16, protocol: Protocol) -> bool {
-        let m = &self.models[model as usize];
-        self.providers[m.provider as usize].speaks(protocol)
     }
 
     /// Re-resolves every provider host (resolver thread).
@@ -502,7 +509,7 @@ mod tests {
     fn table(text: &str) -> RouteTable {
         let cfg = Config::parse(text, "t").unwrap();
         let keys = vec![String::new(); cfg.providers.len()];
-        RouteTable::build(&cfg, &keys, &mut |_| {}).unwrap()
+        RouteTable::build(&cfg, &keys, 2, None, &mut |_| {}).unwrap()
     }
 
     const CFG: &str = r#"
@@ -538,20 +545,17 @@ models = ["c"]
     fn candidates_named_first_then_order_by_protocol() {
         let t = table(CFG);
         let p = t.project_by_slug(b"one").unwrap();
-        let names = |c: Candidates| {
-            c.iter()
-                .map(|&m| t.models[m as usize].id.clone())
+        let f = policy::Features::default();
+        let names = |r: Option<&str>, proto| {
+            policy::decide(&t, p, r, proto, &f, 1)
+                .unwrap()
+                .iter()
+                .map(|c| t.models[c.model as usize].id.clone())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(
-            names(t.candidates(p, Some("c"), Protocol::OpenAi)),
-            ["c", "a"]
-        );
-        assert_eq!(
-            names(t.candidates(p, Some("auto"), Protocol::OpenAi)),
-            ["a", "c"]
-        );
-        assert_eq!(names(t.candidates(p, None, Protocol::Anthropic)), ["b"]);
+        assert_eq!(names(Some("c"), Protocol::OpenAi), ["c", "a"]);
+        assert_eq!(names(Some("auto"), Protocol::OpenAi), ["a", "c"]);
+        assert_eq!(names(None, Protocol::Anthropic), ["b"]);
         assert_eq!(t.models[2].upstream_json, b"\"c-2025\"");
     }
 
