@@ -306,6 +306,7 @@ fn run_server(
     config_path: Option<String>,
 ) -> i32 {
     let sigset = block_signals();
+    crate::log::start_sink();
     let n = workers_for(cfg.server.workers);
     let (listeners, bound) = match worker::bind_listeners(listen, n) {
         Ok(x) => x,
@@ -414,6 +415,8 @@ fn run_server(
         crate::warn!("drain timeout: {left} requests still in flight");
     }
     drop(handles);
+    // Let the workers' last batches reach the logger thread before the process ends.
+    std::thread::sleep(crate::log::FLUSH_INTERVAL * 2);
     0
 }
 

@@ -1,5 +1,12 @@
-//! Logging: one line per event on stderr, `ts level msg key=value...`, written with one `write`
-//! call so lines from several workers never interleave.
+//! Logging: one line per event on stderr, `ts level msg key=value...`.
+//!
+//! Workers never write to stderr themselves (a write to a pipe or terminal can block, and a
+//! worker must not): they append lines to a per-worker buffer, which goes to the logger
+//! thread through a bounded channel when it passes [`FLUSH_BYTES`], on a warning or error, and
+//! every [`FLUSH_INTERVAL`] from a worker task. A full channel drops the batch (counted, and
+//! reported by the logger) rather than block. Buffers travel back to be reused, so logging
+//! allocates per batch at most, never per line. Other threads (main, admin, DNS) write
+//! directly, in one `write` call per line so lines never interleave.
 //!
 //! Nothing on the hot path logs per chunk; warnings and errors are rate-limited per thread
 //! ([`MAX_LINES_PER_SEC`]) so a flood of bad clients cannot turn logging into the bottleneck.
@@ -8,8 +15,27 @@
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A worker's batch goes to the logger once it holds this much.
+pub const FLUSH_BYTES: usize = 8 * 1024;
+/// And at least this often.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Batches in flight to the logger before new ones are dropped.
+pub const SINK_DEPTH: usize = 256;
+
+struct Sink {
+    to_logger: SyncSender<Vec<u8>>,
+    /// Emptied buffers coming back for reuse (taken by any worker; the lock is only
+    /// try-locked, so a worker never waits on it).
+    recycled: Mutex<Receiver<Vec<u8>>>,
+    dropped: AtomicU64,
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
 
 /// Per-thread ceiling of warn/error lines per second; the rest are counted and summarised.
 pub const MAX_LINES_PER_SEC: u32 = 50;
@@ -48,6 +74,74 @@ pub fn enabled(level: Level) -> bool {
 thread_local! {
     static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
     static WINDOW: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+    /// Some on worker threads: their batch.
+    static BATCH: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Starts the logger thread (once). Until it runs, every thread writes directly.
+pub fn start_sink() {
+    SINK.get_or_init(|| {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH);
+        let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH);
+        let _ = std::thread::Builder::new()
+            .name("switchyard-log".into())
+            .spawn(move || {
+                let mut err = std::io::stderr();
+                for mut batch in rx {
+                    let _ = err.write_all(&batch);
+                    batch.clear();
+                    let _ = back_tx.try_send(batch);
+                    if let Some(s) = SINK.get() {
+                        let n = s.dropped.swap(0, Ordering::Relaxed);
+                        if n > 0 {
+                            let _ = writeln!(
+                                err,
+                                "warn logger: {n} log batches dropped (stderr too slow)"
+                            );
+                        }
+                    }
+                }
+            });
+        Sink {
+            to_logger: tx,
+            recycled: Mutex::new(back_rx),
+            dropped: AtomicU64::new(0),
+        }
+    });
+}
+
+/// Makes this thread a worker: its lines are batched (see the module doc).
+pub fn init_worker() {
+    if SINK.get().is_some() {
+        BATCH.with(|b| *b.borrow_mut() = Some(Vec::with_capacity(FLUSH_BYTES * 2)));
+    }
+}
+
+/// Hands this worker's batch to the logger thread, without blocking.
+pub fn flush_worker() {
+    let Some(sink) = SINK.get() else { return };
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(batch) = b.as_mut() else { return };
+        if batch.is_empty() {
+            return;
+        }
+        let fresh = sink
+            .recycled
+            .try_lock()
+            .ok()
+            .and_then(|r| r.try_recv().ok())
+            .unwrap_or_else(|| Vec::with_capacity(FLUSH_BYTES * 2));
+        let full = std::mem::replace(batch, fresh);
+        match sink.to_logger.try_send(full) {
+            Ok(()) => {}
+            Err(TrySendError::Full(mut v)) | Err(TrySendError::Disconnected(mut v)) => {
+                sink.dropped.fetch_add(1, Ordering::Relaxed);
+                v.clear();
+                *batch = v;
+            }
+        }
+    });
 }
 
 /// Writes one line if `level` is enabled and, for warn/error, within this thread's rate.
@@ -79,7 +173,20 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
         let _ = write!(l, "{}.{:03} {name} ", now.as_secs(), now.subsec_millis());
         let _ = l.write_fmt(args);
         l.push(b'\n');
-        let _ = std::io::stderr().write_all(&l);
+        let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
+            Some(batch) => {
+                batch.extend_from_slice(&l);
+                Some(batch.len())
+            }
+            None => None,
+        });
+        match batched {
+            Some(len) if len >= FLUSH_BYTES || level >= Level::Warn => flush_worker(),
+            Some(_) => {}
+            None => {
+                let _ = std::io::stderr().write_all(&l);
+            }
+        }
     });
 }
 

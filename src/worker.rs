@@ -300,6 +300,13 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
             return;
         }
     };
+    crate::log::init_worker();
+    monoio::spawn(async {
+        loop {
+            monoio::time::sleep(crate::log::FLUSH_INTERVAL).await;
+            crate::log::flush_worker();
+        }
+    });
     let table = shared.routes.load();
     let worker = Rc::new(Worker {
         index,
