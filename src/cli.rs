@@ -414,9 +414,12 @@ fn run_server(
     if left > 0 {
         crate::warn!("drain timeout: {left} requests still in flight");
     }
-    drop(handles);
-    // Let the workers' last batches reach the logger thread before the process ends.
-    std::thread::sleep(crate::log::FLUSH_INTERVAL * 2);
+    // Workers return once their own in-flight requests are done (or the drain deadline
+    // passed), after handing their last log batch over.
+    for h in handles {
+        let _ = h.join();
+    }
+    crate::log::finish(Duration::from_secs(1));
     0
 }
 

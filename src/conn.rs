@@ -214,7 +214,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
             }
         };
 
-        w.stats().inc(Counter::InFlight);
+        let in_flight = InFlight::new(&w);
         let scratch = std::mem::take(&mut bufs.scratch);
         let body: &[u8] = if body_in_rbuf {
             &rbuf[head_len..consumed]
@@ -229,7 +229,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
         };
         let outcome = w.service_handle(&req, &mut stream, &mut bufs).await;
         bufs.scratch = scratch;
-        w.stats().dec(Counter::InFlight);
+        drop(in_flight);
         w.stats().status(outcome.status);
 
         if !outcome.keep_alive || !head.keep_alive || w.shutting_down() {
@@ -248,6 +248,23 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
         if bufs.ubuf.capacity() > SHRINK_ABOVE {
             bufs.ubuf = Vec::new();
         }
+    }
+}
+
+/// Counts a request in flight until dropped, also when its task is cancelled mid-request, so
+/// the drain on shutdown never waits for a request that no longer exists.
+struct InFlight<'a>(&'a Worker);
+
+impl<'a> InFlight<'a> {
+    fn new(w: &'a Worker) -> Self {
+        w.stats().inc(Counter::InFlight);
+        InFlight(w)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.stats().dec(Counter::InFlight);
     }
 }
 

@@ -33,6 +33,8 @@ struct Sink {
     /// try-locked, so a worker never waits on it).
     recycled: Mutex<Receiver<Vec<u8>>>,
     dropped: AtomicU64,
+    /// The logger acknowledges an empty batch here once everything before it is written.
+    flushed: Mutex<Receiver<()>>,
 }
 
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -83,11 +85,17 @@ pub fn start_sink() {
     SINK.get_or_init(|| {
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH);
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(SINK_DEPTH);
+        let (ack_tx, ack_rx) = mpsc::sync_channel::<()>(1);
         let _ = std::thread::Builder::new()
             .name("switchyard-log".into())
             .spawn(move || {
                 let mut err = std::io::stderr();
                 for mut batch in rx {
+                    if batch.is_empty() {
+                        let _ = err.flush();
+                        let _ = ack_tx.try_send(());
+                        continue;
+                    }
                     let _ = err.write_all(&batch);
                     batch.clear();
                     let _ = back_tx.try_send(batch);
@@ -106,8 +114,20 @@ pub fn start_sink() {
             to_logger: tx,
             recycled: Mutex::new(back_rx),
             dropped: AtomicU64::new(0),
+            flushed: Mutex::new(ack_rx),
         }
     });
+}
+
+/// Waits (up to `timeout`) until the logger thread has written every batch sent before this
+/// call. For the end of the process, after the workers flushed and stopped.
+pub fn finish(timeout: Duration) {
+    let Some(sink) = SINK.get() else { return };
+    if sink.to_logger.send(Vec::new()).is_ok() {
+        if let Ok(rx) = sink.flushed.lock() {
+            let _ = rx.recv_timeout(timeout);
+        }
+    }
 }
 
 /// Makes this thread a worker: its lines are batched (see the module doc).

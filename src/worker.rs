@@ -336,7 +336,7 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
             }
             Err(e) => {
                 if worker.shutting_down() {
-                    return;
+                    break;
                 }
                 // EMFILE/ENFILE: back off briefly instead of spinning on accept.
                 crate::warn!("worker {index}: accept failed: {e}");
@@ -344,7 +344,22 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
             }
         }
     }
+    drain(&worker).await;
+    crate::log::flush_worker();
 }
+
+/// After accepting stopped: keep the runtime (and so the connection tasks) alive until this
+/// worker's in-flight requests have finished or the drain deadline passed. Idle keep-alive
+/// connections are then closed with the runtime.
+async fn drain(worker: &Worker) {
+    let deadline = std::time::Instant::now() + worker.routes().limits.drain_timeout;
+    while worker.stats().get(Counter::InFlight) > 0 && std::time::Instant::now() < deadline {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
+}
+
+/// How often a draining worker checks its in-flight count.
+pub const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 struct OpenGuard(Rc<Worker>);
 

@@ -176,6 +176,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Largest buffered upstream body.
     pub max_upstream_body_bytes: usize,
+    /// How long a shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
 }
 
 /// The immutable snapshot.
@@ -425,6 +427,7 @@ impl RouteTable {
                 header_timeout: Duration::from_millis(s.header_timeout_ms),
                 idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_upstream_body_bytes: s.max_upstream_body_bytes,
+                drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             },
             routing: cfg.routing.clone(),
             tokens,
