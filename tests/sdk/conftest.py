@@ -39,6 +39,11 @@ TOKEN = "sk-lr-test"
 FAIL_TOKEN = "sk-lr-fail"
 CUT_TOKEN = "sk-lr-cut"
 DEV_TOKEN = "sk-lr-dev"
+#: Client tokens the tests send that are not in any config.
+BAD_TOKENS = ("sk-lr-bad", "sk-lr-not-a-token", "sk-lr-wrong")
+
+#: Checked in every server's output at the end of the session (`_stop_all`).
+LOG_FORBIDDEN = (OPENAI_SECRET, ANTHROPIC_SECRET, TOKEN, FAIL_TOKEN, CUT_TOKEN, *BAD_TOKENS)
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
@@ -178,6 +183,13 @@ def _stop_all(servers: list[Server]) -> None:
             continue
         if rc != 0:
             problems.append(f"{s.name}: exit code {rc} after SIGTERM (want 0)\n{s.describe()}")
+    # Now that every log line is out: no provider key, and no client token but the dev token
+    # the embedded config announces on purpose, in anything a server wrote.
+    for s in servers:
+        out = s.stderr_text() + "".join(s.stdout_lines)
+        for secret in LOG_FORBIDDEN:
+            if secret in out:
+                problems.append(f"{s.name} wrote the credential {secret!r}:\n{s.describe()}")
     assert not problems, "\n\n".join(problems)
 
 

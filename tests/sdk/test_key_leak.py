@@ -3,7 +3,12 @@
 The gateways run with `TEST_OPENAI_KEY` / `TEST_ANTHROPIC_KEY` set to distinctive values and
 `SWITCHYARD_LOG=debug`. Every kind of answer (success, stream, client error, upstream failure,
 cut stream) is collected raw through the SDKs, and neither key may appear in any status line,
-header or body, nor in the gateways' stdout or stderr.
+header or body, nor in the gateways' stdout or stderr (checked here, and again for every server
+once all have stopped and flushed their logs: `conftest._stop_all`).
+
+The recorder tests sit a recording pass-through between a gateway and the mock-upstream to
+check the other side: the provider gets its own key and the spliced `upstream_id`, never a
+client token, and the client's body otherwise unchanged.
 """
 
 from __future__ import annotations

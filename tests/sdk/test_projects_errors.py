@@ -10,7 +10,7 @@ import anthropic
 import openai
 import pytest
 
-from conftest import TOKEN, assert_trace_id, expected_reply_start
+from conftest import assert_trace_id, expected_reply_start
 
 USER = [{"role": "user", "content": "scoped hello"}]
 
