@@ -162,47 +162,29 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                 bufs.scratch.clear();
                 let deadline = netio::after(limits.idle_timeout);
                 loop {
-                    match dec.decode_into(&rbuf[pos..], &mut bufs.scratch) {
+                    let failed = match dec.decode_into(&rbuf[pos..], &mut bufs.scratch) {
                         Ok((c, done)) => {
                             pos += c;
                             if bufs.scratch.len() > max_body {
-                                let err = Error::client(
+                                Some(Error::client(
                                     ErrorKind::BodyTooLarge,
                                     format!("request body is over the limit of {max_body} bytes"),
-                                );
-                                respond::error_for(
-                                    &w,
-                                    &mut stream,
-                                    &head,
-                                    &rbuf,
-                                    trace_id,
-                                    err,
-                                    &mut bufs,
-                                )
-                                .await;
-                                return;
-                            }
-                            if done {
+                                ))
+                            } else if done {
                                 break;
+                            } else {
+                                None
                             }
                         }
-                        Err(e) => {
-                            let err = Error::client(
-                                ErrorKind::BadFraming,
-                                format!("malformed chunked body: {e:?}"),
-                            );
-                            respond::error_for(
-                                &w,
-                                &mut stream,
-                                &head,
-                                &rbuf,
-                                trace_id,
-                                err,
-                                &mut bufs,
-                            )
+                        Err(e) => Some(Error::client(
+                            ErrorKind::BadFraming,
+                            format!("malformed chunked body: {e:?}"),
+                        )),
+                    };
+                    if let Some(err) = failed {
+                        respond::error_for(&w, &mut stream, &head, &rbuf, trace_id, err, &mut bufs)
                             .await;
-                            return;
-                        }
+                        return;
                     }
                     let (res, b) = netio::read_more(&mut stream, rbuf, 8192, deadline).await;
                     rbuf = b;

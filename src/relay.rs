@@ -14,7 +14,7 @@ use crate::conn::{Bufs, Outcome, Request};
 use crate::endpoint::Protocol;
 use crate::error::{self, Error, ErrorKind};
 use crate::gateway::Attempt;
-use crate::http1::write::{chunk_header, push_usize, LAST_CHUNK, MAX_CHUNK_HEADER};
+use crate::http1::write::{chunk_header, LAST_CHUNK, MAX_CHUNK_HEADER};
 use crate::http1::{ChunkedDecoder, ResponseFraming};
 use crate::metrics::Counter;
 use crate::mock::{self, Mock, MockOptions};
@@ -102,24 +102,18 @@ pub async fn upstream(
                 .header(&ex.buf, b"content-type")
                 .unwrap_or(b"application/json");
             let ct_ok = ct.iter().all(|&b| (0x20..0x7f).contains(&b));
-            let mut o = std::mem::take(&mut bufs.wbuf);
-            o.clear();
-            respond::write_head(
-                &mut o,
+            let ct: &[u8] = if ct_ok { ct } else { b"application/json" };
+            respond::whole(
+                w,
+                client,
                 status,
-                if ct_ok { ct } else { b"application/json" },
-                Some(end - start),
+                ct,
                 &req.trace_id,
+                &ex.buf[start..end],
                 true,
-            );
-            o.extend_from_slice(b"\r\n");
-            o.extend_from_slice(&ex.buf[start..end]);
-            let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-            bufs.wbuf = b;
-            Outcome {
-                status,
-                keep_alive: r.is_ok(),
-            }
+                bufs,
+            )
+            .await
         } else {
             let e = Error::upstream(
                 ErrorKind::InvalidRequest,
@@ -158,28 +152,22 @@ pub async fn upstream(
         } else {
             b"application/json"
         };
-        let mut o = std::mem::take(&mut bufs.wbuf);
-        o.clear();
-        respond::write_head(&mut o, status, ct, Some(end - start), &req.trace_id, true);
-        o.extend_from_slice(b"\r\n");
-        o.extend_from_slice(&ex.buf[start..end]);
-        let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-        bufs.wbuf = b;
-        bufs.ubuf = ex.finish(w, p, reusable && r.is_ok());
-        return Ok(Outcome {
+        let out = respond::whole(
+            w,
+            client,
             status,
-            keep_alive: r.is_ok(),
-        });
+            ct,
+            &req.trace_id,
+            &ex.buf[start..end],
+            true,
+            bufs,
+        )
+        .await;
+        bufs.ubuf = ex.finish(w, p, reusable && out.keep_alive);
+        return Ok(out);
     }
 
-    // A stream: head + trace in one write.
-    w.stats().inc(Counter::Streams);
-    let mut o = std::mem::take(&mut bufs.wbuf);
-    o.clear();
-    write_stream_head(&mut o, status, req, a);
-    let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-    bufs.wbuf = b;
-    if r.is_err() {
+    if !start_stream(w, client, status, req, a, bufs).await {
         return Err(Relayed::After(Outcome {
             status,
             keep_alive: false,
@@ -211,6 +199,24 @@ pub async fn upstream(
     };
     bufs.ubuf = ex.finish(w, p, reusable);
     Err(Relayed::After(Outcome { status, keep_alive }))
+}
+
+/// Sends the stream's head and its trace chunk in one write; false if the client is gone.
+async fn start_stream(
+    w: &Worker,
+    client: &mut TcpStream,
+    status: u16,
+    req: &Request<'_>,
+    a: &Attempt<'_>,
+    bufs: &mut Bufs,
+) -> bool {
+    w.stats().inc(Counter::Streams);
+    let mut o = std::mem::take(&mut bufs.wbuf);
+    o.clear();
+    write_stream_head(&mut o, status, req, a);
+    let (r, b) = netio::write_vec(client, o, netio::after(a.table.limits.idle_timeout)).await;
+    bufs.wbuf = b;
+    r.is_ok()
 }
 
 /// Appends the stream's response head and its opening chunk (the trace, when on).
@@ -462,38 +468,26 @@ pub async fn mock(
         _ => {}
     }
     let Some(mut s) = reply.stream else {
-        let mut o = std::mem::take(&mut bufs.wbuf);
-        o.clear();
-        respond::write_head(
-            &mut o,
+        let ct = reply.content_type.as_bytes();
+        return Ok(respond::whole(
+            w,
+            client,
             status,
-            reply.content_type.as_bytes(),
-            Some(reply.body.len()),
+            ct,
             &req.trace_id,
+            &reply.body,
             true,
-        );
-        o.extend_from_slice(b"\r\n");
-        o.extend_from_slice(&reply.body);
-        let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-        bufs.wbuf = b;
-        return Ok(Outcome {
-            status,
-            keep_alive: r.is_ok(),
-        });
+            bufs,
+        )
+        .await);
     };
-    w.stats().inc(Counter::Streams);
-    let mut o = std::mem::take(&mut bufs.wbuf);
-    o.clear();
-    write_stream_head(&mut o, status, req, a);
-    let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-    o = b;
-    if r.is_err() {
-        bufs.wbuf = o;
+    if !start_stream(w, client, status, req, a, bufs).await {
         return Err(Relayed::After(Outcome {
             status,
             keep_alive: false,
         }));
     }
+    let mut o = std::mem::take(&mut bufs.wbuf);
     let protocol = a.endpoint.protocol();
     let mut keep_alive = true;
     let mut ev = std::mem::take(&mut bufs.scratch);
@@ -536,6 +530,5 @@ pub async fn mock(
         }
     }
     bufs.wbuf = o;
-    let _ = push_usize;
     Err(Relayed::After(Outcome { status, keep_alive }))
 }

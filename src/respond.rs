@@ -49,12 +49,37 @@ pub async fn json(
     keep_alive: bool,
     bufs: &mut Bufs,
 ) -> Outcome {
+    whole(
+        w,
+        stream,
+        status,
+        b"application/json",
+        trace_id,
+        body,
+        keep_alive,
+        bufs,
+    )
+    .await
+}
+
+/// Sends `status` with a whole `body` of `content_type`, head and body in one write.
+#[allow(clippy::too_many_arguments)]
+pub async fn whole(
+    w: &Worker,
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &[u8],
+    trace_id: &TraceId,
+    body: &[u8],
+    keep_alive: bool,
+    bufs: &mut Bufs,
+) -> Outcome {
     let mut out = std::mem::take(&mut bufs.wbuf);
     out.clear();
     write_head(
         &mut out,
         status,
-        b"application/json",
+        content_type,
         Some(body.len()),
         trace_id,
         keep_alive,

@@ -26,34 +26,9 @@ pub(crate) fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// Appends the escaped content of `s` without quotes. Runs of safe bytes are copied at once.
+/// Appends the escaped content of `s` without quotes (the gateway's own JSON escaper).
 pub(crate) fn escaped(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if short.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(short);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
+    crate::scan::push_json_escaped(out, s);
 }
 
 /// Appends `n` in decimal, formatted on the stack.

@@ -473,10 +473,17 @@ pub fn splice(body: &[u8], span: ValueSpan, replacement: &[u8], out: &mut Vec<u8
 /// Escapes `"`, `\` and control bytes below 0x20 (short forms where they exist, `\u00XX`
 /// otherwise); everything else, non-ASCII and `/` included, is copied as is.
 pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    push_json_escaped(out, s);
+    out.push(b'"');
+}
+
+/// Appends the escaped content of `s` without the quotes, as [`push_json_string`] escapes it
+/// (for text streamed into a string literal piece by piece).
+pub fn push_json_escaped(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let b = s.as_bytes();
-    out.reserve(b.len() + 2);
-    out.push(b'"');
     let mut run = 0;
     for (i, &c) in b.iter().enumerate() {
         let short: &[u8] = match c {
@@ -502,5 +509,4 @@ pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
         run = i + 1;
     }
     out.extend_from_slice(&b[run..]);
-    out.push(b'"');
 }
