@@ -38,6 +38,8 @@ pub struct Bufs {
     pub ubuf: Vec<u8>,
     /// Decoded chunked request bodies, spliced bodies.
     pub scratch: Vec<u8>,
+    /// The connection's last token and its digest.
+    pub auth: crate::gateway::AuthCache,
 }
 
 /// One parsed request, borrowed from the connection's buffers.

@@ -13,7 +13,6 @@ use crate::error::Side;
 use crate::error::{Error, ErrorKind};
 use crate::http1::Method;
 use crate::metrics::Counter;
-use crate::netio;
 use crate::relay::{self, Relayed};
 use crate::respond;
 use crate::route::policy::{self, Decision, Features, NoRoute};
@@ -96,7 +95,7 @@ async fn run(
         ));
     }
     let table = w.routes();
-    let project = authorize(&table, req, endpoint.protocol(), slug)?;
+    let project = authorize(&table, req, endpoint.protocol(), slug, &mut bufs.auth)?;
 
     if endpoint == Endpoint::Models {
         let anthropic =
@@ -555,6 +554,9 @@ fn is_token_value(v: &[u8]) -> bool {
     !v.is_empty() && v.len() <= 256 && v.iter().all(|&b| (0x20..0x7f).contains(&b))
 }
 
+/// The last token a connection presented and its digest.
+pub type AuthCache = Option<(Vec<u8>, [u8; 32])>;
+
 /// Checks the token and picks the project: the slug's when given (and the token may use it),
 /// else the first project that lists the token.
 fn authorize(
@@ -562,6 +564,7 @@ fn authorize(
     req: &Request<'_>,
     protocol: Protocol,
     slug: Option<&[u8]>,
+    cache: &mut AuthCache,
 ) -> Result<u16, Error> {
     let bearer = req.header(b"authorization").and_then(|v| {
         let v = trim(v);
@@ -586,7 +589,19 @@ fn authorize(
             "missing API key: send Authorization: Bearer sk-lr-...",
         ));
     };
-    let projects = table.projects_for_token(token);
+    // Keep-alive clients send the same token on every request: hash it once per connection.
+    let digest = match cache {
+        Some((t, d)) if t.as_slice() == token => *d,
+        _ => {
+            let d = crate::route::token_digest(token);
+            let mut t = cache.take().map(|(t, _)| t).unwrap_or_default();
+            t.clear();
+            t.extend_from_slice(token);
+            *cache = Some((t, d));
+            d
+        }
+    };
+    let projects = table.projects_for_digest(&digest);
     if projects.is_empty() {
         return Err(Error::client(ErrorKind::Unauthorized, "invalid API key"));
     }
@@ -709,9 +724,4 @@ fn push_opt(out: &mut Vec<u8>, v: Option<&str>) {
         Some(s) => scan::push_json_string(out, s),
         None => out.extend_from_slice(b"null"),
     }
-}
-
-/// A deadline for client writes.
-pub fn client_deadline(w: &Worker) -> monoio::time::Instant {
-    netio::after(w.routes().limits.idle_timeout)
 }

@@ -57,7 +57,10 @@ pub struct Worker {
     pub index: usize,
     /// What all workers share.
     pub shared: Arc<Shared>,
-    cached: RefCell<(u64, Arc<RouteTable>)>,
+    /// The snapshot this worker uses, behind an `Rc` so handing it to a request is a
+    /// non-atomic increment: cloning the shared `Arc` per request would bounce its reference
+    /// count's cache line between cores.
+    cached: RefCell<(u64, Rc<Arc<RouteTable>>)>,
     /// Pooled upstream connections.
     pub pool: Pool,
     /// TLS client configs, one per provider trust store, built on first use and kept so
@@ -68,11 +71,11 @@ pub struct Worker {
 impl Worker {
     /// The route snapshot, refreshed when a reload published a new one. Callers hold the
     /// returned `Arc` for one request and never keep a borrow across an await.
-    pub fn routes(&self) -> Arc<RouteTable> {
+    pub fn routes(&self) -> Rc<Arc<RouteTable>> {
         let gen = self.shared.routes.generation();
         let mut c = self.cached.borrow_mut();
         if c.0 != gen {
-            *c = (gen, self.shared.routes.load());
+            *c = (gen, Rc::new(self.shared.routes.load()));
         }
         c.1.clone()
     }
@@ -310,7 +313,7 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
     let table = shared.routes.load();
     let worker = Rc::new(Worker {
         index,
-        cached: RefCell::new((shared.routes.generation(), table)),
+        cached: RefCell::new((shared.routes.generation(), Rc::new(table))),
         pool: Pool::default(),
         tls: RefCell::new(Vec::new()),
         shared,

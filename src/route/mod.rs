@@ -438,7 +438,12 @@ impl RouteTable {
 
     /// The projects a token may act for, in config order (empty: unknown token).
     pub fn projects_for_token(&self, token: &[u8]) -> &[u16] {
-        match self.tokens.get(&token_digest(token)) {
+        self.projects_for_digest(&token_digest(token))
+    }
+
+    /// The projects a token digest may act for.
+    pub fn projects_for_digest(&self, digest: &[u8; 32]) -> &[u16] {
+        match self.tokens.get(digest) {
             Some(list) => list,
             None => &[],
         }
