@@ -26,6 +26,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+/// A worker's handle on the published snapshot. The `Rc` around the `Arc` is deliberate (so
+/// clippy's `redundant_allocation` is allowed): cloning it per request is a plain increment,
+/// where cloning the `Arc` would be an atomic one on a cache line every core shares.
+#[allow(clippy::redundant_allocation)]
+pub type Snapshot = Rc<Arc<RouteTable>>;
+
 /// What the listeners serve.
 #[derive(Clone, Debug)]
 pub enum Service {
@@ -60,7 +66,7 @@ pub struct Worker {
     /// The snapshot this worker uses, behind an `Rc` so handing it to a request is a
     /// non-atomic increment: cloning the shared `Arc` per request would bounce its reference
     /// count's cache line between cores.
-    cached: RefCell<(u64, Rc<Arc<RouteTable>>)>,
+    cached: RefCell<(u64, Snapshot)>,
     /// Pooled upstream connections.
     pub pool: Pool,
     /// TLS client configs, one per provider trust store, built on first use and kept so
@@ -71,7 +77,7 @@ pub struct Worker {
 impl Worker {
     /// The route snapshot, refreshed when a reload published a new one. Callers hold the
     /// returned `Arc` for one request and never keep a borrow across an await.
-    pub fn routes(&self) -> Rc<Arc<RouteTable>> {
+    pub fn routes(&self) -> Snapshot {
         let gen = self.shared.routes.generation();
         let mut c = self.cached.borrow_mut();
         if c.0 != gen {
