@@ -310,12 +310,6 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
         }
     };
     crate::log::init_worker();
-    monoio::spawn(async {
-        loop {
-            monoio::time::sleep(crate::log::FLUSH_INTERVAL).await;
-            crate::log::flush_worker();
-        }
-    });
     let table = shared.routes.load();
     let worker = Rc::new(Worker {
         index,
@@ -323,6 +317,19 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
         pool: Pool::default(),
         tls: RefCell::new(Vec::new()),
         shared,
+    });
+    // Housekeeping off the request path: hand log batches over, evict stale upstream conns.
+    let w = worker.clone();
+    monoio::spawn(async move {
+        let mut ticks = 0u32;
+        loop {
+            monoio::time::sleep(crate::log::FLUSH_INTERVAL).await;
+            crate::log::flush_worker();
+            ticks = ticks.wrapping_add(1);
+            if ticks % 10 == 0 {
+                w.pool.evict_idle();
+            }
+        }
     });
     loop {
         match listener.accept().await {
@@ -403,5 +410,36 @@ pub fn begin_shutdown(shared: &Shared) {
         unsafe {
             libc::shutdown(fd, libc::SHUT_RDWR);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CatchUnwind;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    /// A panicking connection task ends alone: the runtime and its other tasks go on.
+    #[monoio::test_all(timer_enabled = true)]
+    async fn a_panicking_task_does_not_take_the_worker_down() {
+        let survivor = Rc::new(Cell::new(0));
+        let s = survivor.clone();
+        let other = monoio::spawn(async move {
+            for _ in 0..3 {
+                monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+                s.set(s.get() + 1);
+            }
+        });
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let crashed = monoio::spawn(CatchUnwind(async {
+            monoio::time::sleep(std::time::Duration::from_millis(1)).await;
+            panic!("a bug while serving one connection");
+        }))
+        .await;
+        std::panic::set_hook(hook);
+        assert!(crashed.is_err());
+        other.await;
+        assert_eq!(survivor.get(), 3);
     }
 }

@@ -55,6 +55,15 @@ impl Pool {
         }
     }
 
+    /// Closes idle connections past [`MAX_IDLE_AGE`] or closed by the peer, so a quiet worker
+    /// does not hold sockets the provider has long given up on. Called periodically.
+    pub fn evict_idle(&self) {
+        let mut idle = self.idle.borrow_mut();
+        for (_, list) in idle.iter_mut() {
+            list.retain(|(s, since)| since.elapsed() < MAX_IDLE_AGE && still_open(s));
+        }
+    }
+
     /// Idle connections to `addr` (tests, metrics).
     pub fn idle_count(&self, key: u64) -> usize {
         self.idle
