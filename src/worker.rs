@@ -326,7 +326,7 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
             monoio::time::sleep(crate::log::FLUSH_INTERVAL).await;
             crate::log::flush_worker();
             ticks = ticks.wrapping_add(1);
-            if ticks % 10 == 0 {
+            if ticks.is_multiple_of(10) {
                 w.pool.evict_idle();
             }
         }
