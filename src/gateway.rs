@@ -135,15 +135,32 @@ async fn run(
         max_output: max_out,
     };
     let now = stats::now_ms();
-    let cands = policy::decide(
+    let cands = match policy::decide(
         &table,
         project,
         model_name.as_deref(),
         protocol,
         &feats,
         now,
-    )
-    .map_err(|e| no_route(&table, project, protocol, &feats, e))?;
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            // A refusal is a decision too: logged like the others, with no candidate chosen.
+            let err = no_route(&table, project, protocol, &feats, e);
+            let excluded: Decision = table.projects[project as usize]
+                .models
+                .iter()
+                .map(|&model| policy::Ranked {
+                    model,
+                    score: 0.0,
+                    probe: false,
+                })
+                .collect();
+            let refused = Some(Err(err.clone()));
+            log_decision(&table, req, project, &excluded, &[], 0, &refused, Some(e));
+            return Err(err);
+        }
+    };
 
     let opted_out = matches!(req.header(b"x-routerly-trace"), Some(v) if v.eq_ignore_ascii_case(b"off"))
         || matches!(req.header(b"x-routerly-no-trace"), Some(v) if v == b"1" || v.eq_ignore_ascii_case(b"true"));
@@ -247,7 +264,16 @@ async fn run(
     for c in cands.iter().skip(tried).filter(|c| c.probe) {
         table.models[c.model as usize].stats.release_probe();
     }
-    log_decision(&table, req, project, &cands, &attempts, tried, &result_out);
+    log_decision(
+        &table,
+        req,
+        project,
+        &cands,
+        &attempts,
+        tried,
+        &result_out,
+        None,
+    );
     if let Some(r) = result_out {
         return r;
     }
@@ -326,7 +352,9 @@ fn caps_names(bits: u8) -> String {
 }
 
 /// The routing decision, logged once per request: candidates with scores, failed attempts,
-/// the outcome. No keys, no tokens, no bodies.
+/// the outcome, and for a refusal its reason (every candidate then shows score 0). No keys,
+/// no tokens, no bodies.
+#[allow(clippy::too_many_arguments)]
 fn log_decision(
     table: &RouteTable,
     req: &Request<'_>,
@@ -335,6 +363,7 @@ fn log_decision(
     attempts: &[(u16, Error)],
     tried: usize,
     result: &Option<Result<Outcome, Error>>,
+    refused: Option<NoRoute>,
 ) {
     if !crate::log::enabled(crate::log::Level::Info) {
         return;
@@ -373,8 +402,16 @@ fn log_decision(
         Some(Err(e)) => e.status(),
         None => 502,
     };
+    let refused = match refused {
+        None => "",
+        Some(NoRoute::Protocol) => " refused=protocol",
+        Some(NoRoute::ProjectBudget) => " refused=project_budget",
+        Some(NoRoute::ModelBudget) => " refused=model_budget",
+        Some(NoRoute::Capability) => " refused=capability",
+        Some(NoRoute::Context) => " refused=context",
+    };
     crate::info!(
-        "route trace_id={} project={} chosen={chosen} status={status} candidates=[{}] failed=[{}]",
+        "route trace_id={} project={} chosen={chosen} status={status} candidates=[{}] failed=[{}]{refused}",
         req.trace_id.as_str(),
         table.projects[project as usize].slug,
         Cands(table, cands),

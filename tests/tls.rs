@@ -6,8 +6,9 @@
 //!
 //! Also here: the shipped `examples/real-providers.toml` passes `switchyard check`.
 
-mod support;
+mod common;
 
+use common::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -19,7 +20,6 @@ use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-use support::*;
 
 /// How long a test waits for the TLS server's report on a handshake.
 const REPORT_WAIT: Duration = Duration::from_secs(15);
@@ -130,7 +130,7 @@ enum Handshake {
 }
 
 struct TlsUpstream {
-    up: Upstream,
+    up: Capture,
     recorder: Arc<Recorder>,
     handshakes: mpsc::Receiver<Handshake>,
 }
@@ -156,7 +156,7 @@ impl TlsUpstream {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let cfg = Arc::new(cfg);
         let (tx, rx) = mpsc::channel::<Handshake>();
-        let up = Upstream::start(move |mut tcp, index, requests| {
+        let up = Capture::accepting(move |mut tcp, tap| {
             let Ok(mut conn) = ServerConnection::new(cfg.clone()) else {
                 return;
             };
@@ -170,7 +170,7 @@ impl TlsUpstream {
                 sni: conn.server_name().map(str::to_string),
                 alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             });
-            up_conn(StreamOwned::new(conn, tcp), index, requests).serve_openai();
+            tap.wrap(StreamOwned::new(conn, tcp)).serve_openai();
         });
         TlsUpstream {
             up,
@@ -199,7 +199,7 @@ impl TlsUpstream {
     }
 }
 
-fn gateway_for(up: &TlsUpstream, ca_file: Option<&PathBuf>) -> Gateway {
+fn gateway_for(up: &TlsUpstream, ca_file: Option<&PathBuf>) -> Server {
     let mut lines = format!(
         "base_url = \"{}\"\nconnect_timeout_ms = 5000",
         up.base_url()
@@ -207,7 +207,7 @@ fn gateway_for(up: &TlsUpstream, ca_file: Option<&PathBuf>) -> Gateway {
     if let Some(p) = ca_file {
         lines.push_str(&format!("\nca_file = {}", toml_path(p)));
     }
-    Gateway::start(&config(&lines))
+    Server::serve(&one_provider_config(&lines), &key_env())
 }
 
 fn good_localhost() -> (Ca, PathBuf, TlsUpstream) {
@@ -248,13 +248,11 @@ fn assert_sni_and_alpn(up: &TlsUpstream) {
 fn tls_upstream_with_ca_file_serves_a_completion_intact() {
     let (_ca, pem, up) = good_localhost();
     let gw = gateway_for(&up, Some(&pem));
-    let r = gw.chat(false);
-    assert_eq!(r.status, 200, "{}", r.dump());
-    assert_eq!(r.text(), CHAT_JSON, "body not relayed intact");
+    assert_chat_json(&gw.chat("m1", false), "over TLS");
     assert_sni_and_alpn(&up);
     let reqs = up.up.requests();
     assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].request_line, "POST /v1/chat/completions HTTP/1.1");
+    assert_eq!(reqs[0].request_line(), "POST /v1/chat/completions HTTP/1.1");
     assert_eq!(
         reqs[0].header("host"),
         Some(format!("localhost:{}", up.up.addr.port()).as_str())
@@ -265,7 +263,7 @@ fn tls_upstream_with_ca_file_serves_a_completion_intact() {
 fn tls_upstream_with_ca_file_streams_intact_after_the_trace_event() {
     let (_ca, pem, up) = good_localhost();
     let gw = gateway_for(&up, Some(&pem));
-    let r = gw.chat(true);
+    let r = gw.chat("m1", true);
     assert_eq!(r.status, 200, "{}", r.dump());
     assert!(
         r.header("content-type")
@@ -290,11 +288,11 @@ fn tls_upstream_connections_are_pooled() {
     let (_ca, pem, up) = good_localhost();
     let gw = gateway_for(&up, Some(&pem));
     for i in 0..3 {
-        let r = gw.chat(i % 2 == 1);
+        let r = gw.chat("m1", i % 2 == 1);
         assert_eq!(r.status, 200, "request {i}: {}", r.dump());
     }
     assert_eq!(
-        up.up.accepted(),
+        up.up.connections(),
         1,
         "3 sequential requests needed more than one TLS connection"
     );
@@ -308,10 +306,10 @@ fn tls_upstream_connections_are_pooled() {
 
 /// The request fails with 502 `api_error`, nothing reached the upstream as HTTP, the server
 /// saw the handshake fail, and the gateway logged a line naming the TLS failure and `why`.
-fn assert_refused(up: &TlsUpstream, gw: &Gateway, why: &str) {
-    let r = gw.chat(false);
+fn assert_refused(up: &TlsUpstream, gw: &Server, why: &str) {
+    let r = gw.chat("m1", false);
     assert_eq!(r.status, 502, "{}", r.dump());
-    assert_eq!(r.openai_error_type(), "api_error", "{}", r.dump());
+    assert_eq!(openai_error_type(&r), "api_error", "{}", r.dump());
     match up.next_handshake() {
         Handshake::Failed(_) => {}
         Handshake::Done { .. } => panic!("the server completed a handshake the client must refuse"),

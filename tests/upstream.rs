@@ -2,16 +2,16 @@
 //! pooling, connections that must not go back to the pool, connect / first-byte / stream-idle
 //! deadlines, cancellation when the client leaves, and strict response parsing.
 //!
-//! Every upstream here runs in this process (`support::Upstream`), counts the connections it
+//! Every upstream here runs in this process (`common::Capture`), counts the connections it
 //! accepts and reports over channels what it saw on each, so the tests observe the gateway's
 //! upstream side directly instead of guessing from timings.
 
-mod support;
+mod common;
 
+use common::*;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::*;
 
 /// How long a test waits for an upstream handler's report.
 const REPORT_WAIT: Duration = Duration::from_secs(15);
@@ -19,21 +19,47 @@ const REPORT_WAIT: Duration = Duration::from_secs(15);
 /// noise. Not a performance target.
 const PROMPT: Duration = Duration::from_secs(5);
 
-fn gateway_for(up: &Upstream, extra: &str) -> Gateway {
-    Gateway::start(&config(&format!(
-        "base_url = \"{}\"\n{extra}",
-        up.base_url()
-    )))
+/// A gateway whose one provider is at `base_url`, with `extra` lines in its table.
+fn gateway_at(base_url: &str, extra: &str) -> Server {
+    Server::serve(
+        &one_provider_config(&format!("base_url = \"{base_url}\"\n{extra}")),
+        &key_env(),
+    )
 }
 
-fn assert_openai_error(r: &Response, status: u16, kind: &str) {
-    assert_eq!(r.status, status, "{}", r.dump());
-    assert_eq!(r.openai_error_type(), kind, "{}", r.dump());
-    assert!(
-        r.header("x-routerly-trace-id").is_some(),
-        "no trace id on an error: {}",
-        r.dump()
-    );
+fn gateway_for(up: &Capture, extra: &str) -> Server {
+    gateway_at(&up.openai_base(), extra)
+}
+
+/// An upstream whose first connection reads one request, runs `answer` on it, then reports
+/// whether the gateway closed that connection (within [`UPSTREAM_IDLE`]); later connections
+/// serve as a working provider.
+fn watched(
+    answer: impl Fn(&mut UpConn<TcpStream>) + Send + Sync + 'static,
+) -> (Capture, mpsc::Receiver<Peer>) {
+    let (tx, rx) = mpsc::channel::<Peer>();
+    let up = Capture::scripted(move |c| {
+        if c.index > 0 {
+            return c.serve_openai();
+        }
+        if c.read_request().is_some() {
+            answer(c);
+            let _ = tx.send(c.wait_closed());
+        }
+    });
+    (up, rx)
+}
+
+/// Asserts the watched connection's report is that the gateway closed it.
+fn assert_closed(report: &mpsc::Receiver<Peer>, why: &str) {
+    assert_eq!(report.recv_timeout(REPORT_WAIT), Ok(Peer::Closed), "{why}");
+}
+
+/// The SSE head and the first of [`SSE_EVENTS`], then nothing more.
+fn first_event_then_silence(c: &mut UpConn<TcpStream>) {
+    let mut out = sse_head();
+    out.extend_from_slice(&chunk(SSE_EVENTS[0].as_bytes()));
+    c.write(&out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -41,26 +67,24 @@ fn assert_openai_error(r: &Response, status: u16, kind: &str) {
 
 #[test]
 fn sequential_requests_share_one_pooled_upstream_connection() {
-    let up = Upstream::plain(|c| c.serve_openai());
+    let up = Capture::scripted(|c| c.serve_openai());
     let gw = gateway_for(&up, "");
     for i in 0..5 {
         // A fresh client connection each time: the pool is the worker's, not the client's.
-        let r = gw.chat(false);
-        assert_eq!(r.status, 200, "request {i}: {}", r.dump());
-        assert_eq!(r.text(), CHAT_JSON, "request {i}: body not relayed intact");
+        assert_chat_json(&gw.chat("m1", false), &format!("request {i}"));
     }
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         1,
         "5 sequential requests opened more than one connection"
     );
     let reqs = up.requests();
     assert_eq!(reqs.len(), 5, "the upstream did not see every request");
     for r in &reqs {
-        assert_eq!(r.request_line, "POST /v1/chat/completions HTTP/1.1");
+        assert_eq!(r.request_line(), "POST /v1/chat/completions HTTP/1.1");
         assert_eq!(
             r.header("authorization"),
-            Some(format!("Bearer {PROVIDER_KEY}").as_str())
+            Some(format!("Bearer {OPENAI_KEY}").as_str())
         );
         assert!(
             contains(&r.body, b"\"model\":\"up-model\""),
@@ -74,10 +98,10 @@ fn sequential_requests_share_one_pooled_upstream_connection() {
 
 #[test]
 fn sequential_streams_share_one_pooled_upstream_connection() {
-    let up = Upstream::plain(|c| c.serve_openai());
+    let up = Capture::scripted(|c| c.serve_openai());
     let gw = gateway_for(&up, "");
     for i in 0..3 {
-        let r = gw.chat(true);
+        let r = gw.chat("m1", true);
         assert_eq!(r.status, 200, "stream {i}: {}", r.dump());
         let text = r.text();
         assert!(
@@ -90,7 +114,7 @@ fn sequential_streams_share_one_pooled_upstream_connection() {
         );
     }
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         1,
         "3 sequential streams opened more than one connection"
     );
@@ -103,35 +127,21 @@ fn sequential_streams_share_one_pooled_upstream_connection() {
 
 #[test]
 fn bytes_after_the_body_poison_the_connection() {
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.index > 0 {
-            return c.serve_openai();
-        }
-        if c.read_request().is_none() {
-            return;
-        }
+    let (up, rx) = watched(|c| {
         // A whole response and the start of another nobody asked for, in one write.
         let mut out = json_response(CHAT_JSON);
         out.extend_from_slice(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
         c.write(&out);
-        let _ = tx.send(c.wait_closed());
     });
     let gw = gateway_for(&up, "");
 
-    let r = gw.chat(false);
-    assert_openai_error(&r, 502, "api_error");
-    assert_eq!(
-        rx.recv_timeout(REPORT_WAIT),
-        Ok(Peer::Closed),
-        "the gateway kept the poisoned connection open"
-    );
+    let r = gw.chat("m1", false);
+    assert_error(&r, 502, Shape::OpenAi, "api_error");
+    assert_closed(&rx, "the gateway kept the poisoned connection open");
 
-    let r = gw.chat(false);
-    assert_eq!(r.status, 200, "{}", r.dump());
-    assert_eq!(r.text(), CHAT_JSON);
+    assert_chat_json(&gw.chat("m1", false), "the request after");
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         2,
         "the next request did not open a new connection"
     );
@@ -140,39 +150,21 @@ fn bytes_after_the_body_poison_the_connection() {
 
 #[test]
 fn a_close_delimited_response_is_relayed_and_its_connection_not_reused() {
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.index > 0 {
-            return c.serve_openai();
-        }
-        if c.read_request().is_none() {
-            return;
-        }
+    let (up, rx) = watched(|c| {
         // HTTP/1.1 with neither Content-Length nor Transfer-Encoding: the body ends at EOF.
         let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n";
         c.write(format!("{head}{CHAT_JSON}").as_bytes());
         c.shutdown_write();
-        let _ = tx.send(c.wait_closed());
     });
     let gw = gateway_for(&up, "");
 
-    let r = gw.chat(false);
-    assert_eq!(r.status, 200, "{}", r.dump());
-    assert_eq!(
-        r.text(),
-        CHAT_JSON,
-        "close-delimited body not relayed whole"
-    );
-    assert_eq!(
-        rx.recv_timeout(REPORT_WAIT),
-        Ok(Peer::Closed),
-        "the gateway kept the close-delimited connection open"
-    );
+    assert_chat_json(&gw.chat("m1", false), "the close-delimited body");
+    assert_closed(&rx, "the gateway kept the close-delimited connection open");
 
-    let r = gw.chat(false);
+    let r = gw.chat("m1", false);
     assert_eq!(r.status, 200, "{}", r.dump());
     assert_eq!(
-        up.accepted(),
+        up.connections(),
         2,
         "the next request did not open a new connection"
     );
@@ -219,14 +211,14 @@ fn blackhole() -> Blackhole {
 #[test]
 fn connect_timeout_answers_504_promptly() {
     let hole = blackhole();
-    let gw = Gateway::start(&config(&format!(
-        "base_url = \"http://{}/v1\"\nconnect_timeout_ms = 300\nfirst_byte_timeout_ms = 30000",
-        hole.addr
-    )));
+    let gw = gateway_at(
+        &format!("http://{}/v1", hole.addr),
+        "connect_timeout_ms = 300\nfirst_byte_timeout_ms = 30000",
+    );
     let t = Instant::now();
-    let r = gw.chat(false);
+    let r = gw.chat("m1", false);
     let elapsed = t.elapsed();
-    assert_openai_error(&r, 504, "timeout_error");
+    assert_error(&r, 504, Shape::OpenAi, "timeout_error");
     assert!(
         elapsed >= Duration::from_millis(250),
         "answered in {elapsed:?}, before the 300 ms connect deadline could pass"
@@ -246,12 +238,10 @@ fn connection_refused_answers_502_promptly() {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     }; // dropped: nothing listens there any more
-    let gw = Gateway::start(&config(&format!(
-        "base_url = \"http://{addr}/v1\"\nconnect_timeout_ms = 3000"
-    )));
+    let gw = gateway_at(&format!("http://{addr}/v1"), "connect_timeout_ms = 3000");
     let t = Instant::now();
-    let r = gw.chat(false);
-    assert_openai_error(&r, 502, "api_error");
+    let r = gw.chat("m1", false);
+    assert_error(&r, 502, Shape::OpenAi, "api_error");
     assert!(t.elapsed() < PROMPT, "took {:?}", t.elapsed());
     gw.wait_log("naming the refused connect", |l| {
         l.contains("cannot connect to provider up")
@@ -263,28 +253,19 @@ fn connection_refused_answers_502_promptly() {
 
 #[test]
 fn a_silent_upstream_hits_first_byte_timeout_with_504() {
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.read_request().is_some() {
-            // Never answer; report when the gateway gives up on the connection.
-            let _ = tx.send(c.wait_closed());
-        }
-    });
+    // Never answer; report when the gateway gives up on the connection.
+    let (up, rx) = watched(|_| {});
     let gw = gateway_for(&up, "first_byte_timeout_ms = 500");
     let t = Instant::now();
-    let r = gw.chat(false);
+    let r = gw.chat("m1", false);
     let elapsed = t.elapsed();
-    assert_openai_error(&r, 504, "timeout_error");
+    assert_error(&r, 504, Shape::OpenAi, "timeout_error");
     assert!(
         elapsed >= Duration::from_millis(450),
         "answered 504 after {elapsed:?}, before first_byte_timeout_ms = 500"
     );
     assert!(elapsed < PROMPT, "took {elapsed:?}");
-    assert_eq!(
-        rx.recv_timeout(REPORT_WAIT),
-        Ok(Peer::Closed),
-        "the timed-out upstream connection was not closed"
-    );
+    assert_closed(&rx, "the timed-out upstream connection was not closed");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,24 +273,14 @@ fn a_silent_upstream_hits_first_byte_timeout_with_504() {
 
 #[test]
 fn a_stalled_stream_ends_with_an_error_event_not_done() {
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.read_request().is_none() {
-            return;
-        }
-        let mut out = sse_head();
-        out.extend_from_slice(&chunk(SSE_EVENTS[0].as_bytes()));
-        c.write(&out);
-        // Then silence, holding the connection.
-        let _ = tx.send(c.wait_closed());
-    });
+    let (up, rx) = watched(first_event_then_silence);
     let gw = gateway_for(
         &up,
         "first_byte_timeout_ms = 10000\nstream_idle_timeout_ms = 500",
     );
     let t = Instant::now();
     // read_response returns only once the terminating chunk arrived.
-    let r = gw.chat(true);
+    let r = gw.chat("m1", true);
     assert!(t.elapsed() < PROMPT, "took {:?}", t.elapsed());
     assert_eq!(r.status, 200, "{}", r.dump());
     let text = r.text();
@@ -332,83 +303,57 @@ fn a_stalled_stream_ends_with_an_error_event_not_done() {
         text.ends_with("\n\n"),
         "the error event is not a whole SSE event: {text}"
     );
-    assert_eq!(
-        rx.recv_timeout(REPORT_WAIT),
-        Ok(Peer::Closed),
-        "the stalled upstream connection was not closed"
-    );
+    assert_closed(&rx, "the stalled upstream connection was not closed");
 }
 
 // ---------------------------------------------------------------------------------------------
 // (f) the client leaves
 
-#[test]
-fn a_client_leaving_before_the_first_byte_closes_the_upstream_connection() {
-    let (got_tx, got_rx) = mpsc::channel::<()>();
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.read_request().is_some() {
-            let _ = got_tx.send(());
-            let _ = tx.send(c.wait_closed());
-        }
-    });
+/// A patient gateway (30 s deadlines) over `up`, and a client whose streaming request has
+/// reached `up`.
+fn stream_in_flight(up: &Capture) -> (Server, Conn) {
     let gw = gateway_for(
-        &up,
+        up,
         "first_byte_timeout_ms = 30000\nstream_idle_timeout_ms = 30000",
     );
     let mut c = gw.connect();
-    c.send(&chat_request(true));
-    got_rx
-        .recv_timeout(REPORT_WAIT)
+    c.send(&post(CHAT, TOKEN, &chat_body("m1", true), ""))
+        .expect("send");
+    up.wait_request(REPORT_WAIT)
         .expect("the upstream never received the request");
+    (gw, c)
+}
+
+#[test]
+fn a_client_leaving_before_the_first_byte_closes_the_upstream_connection() {
+    let (up, rx) = watched(|_| {});
+    let (_gw, c) = stream_in_flight(&up);
     let t = Instant::now();
     c.close();
-    let seen = rx
-        .recv_timeout(REPORT_WAIT)
-        .expect("no report from upstream");
-    assert_eq!(
-        seen,
-        Peer::Closed,
-        "the upstream connection outlived the client that asked for it"
+    assert_closed(
+        &rx,
+        "the upstream connection outlived the client that asked for it",
     );
     assert!(t.elapsed() < PROMPT, "closed only after {:?}", t.elapsed());
 }
 
 #[test]
 fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
-    let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.read_request().is_none() {
-            return;
-        }
-        let mut out = sse_head();
-        out.extend_from_slice(&chunk(SSE_EVENTS[0].as_bytes()));
-        c.write(&out);
-        let _ = sent_tx.send(());
-        let _ = tx.send(c.wait_closed());
-    });
-    let gw = gateway_for(
-        &up,
-        "first_byte_timeout_ms = 30000\nstream_idle_timeout_ms = 30000",
-    );
-    let mut c = gw.connect();
-    c.send(&chat_request(true));
-    sent_rx
-        .recv_timeout(REPORT_WAIT)
-        .expect("the upstream never received the request");
+    let (up, rx) = watched(first_event_then_silence);
+    let (_gw, mut c) = stream_in_flight(&up);
     // The trace event and the first upstream event reach the client; then it leaves.
-    c.read_until(b"\"content\":\"Hi\"");
-    assert!(contains(&c.received, b"data: {\"type\":\"trace\""));
+    let received = c.read_until(b"\"content\":\"Hi\"").unwrap_or_else(|got| {
+        panic!(
+            "the first upstream event never arrived; received {:?}",
+            String::from_utf8_lossy(&got)
+        )
+    });
+    assert!(contains(&received, b"data: {\"type\":\"trace\""));
     let t = Instant::now();
     c.close();
-    let seen = rx
-        .recv_timeout(REPORT_WAIT)
-        .expect("no report from upstream");
-    assert_eq!(
-        seen,
-        Peer::Closed,
-        "the upstream stream outlived the client that asked for it"
+    assert_closed(
+        &rx,
+        "the upstream stream outlived the client that asked for it",
     );
     assert!(t.elapsed() < PROMPT, "closed only after {:?}", t.elapsed());
 }
@@ -418,11 +363,7 @@ fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
 
 #[test]
 fn content_length_with_transfer_encoding_is_refused_with_502() {
-    let (tx, rx) = mpsc::channel::<Peer>();
-    let up = Upstream::plain(move |c| {
-        if c.read_request().is_none() {
-            return;
-        }
+    let (up, rx) = watched(|c| {
         let mut out = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\ntransfer-encoding: chunked\r\n\r\n",
             CHAT_JSON.len()
@@ -431,26 +372,21 @@ fn content_length_with_transfer_encoding_is_refused_with_502() {
         out.extend_from_slice(&chunk(CHAT_JSON.as_bytes()));
         out.extend_from_slice(b"0\r\n\r\n");
         c.write(&out);
-        let _ = tx.send(c.wait_closed());
     });
     let gw = gateway_for(&up, "");
-    let r = gw.chat(false);
-    assert_openai_error(&r, 502, "api_error");
+    let r = gw.chat("m1", false);
+    assert_error(&r, 502, Shape::OpenAi, "api_error");
     assert!(
         !contains(&r.body, b"Hi from upstream"),
         "the smuggling-shaped body leaked: {}",
         r.dump()
     );
-    assert_eq!(
-        rx.recv_timeout(REPORT_WAIT),
-        Ok(Peer::Closed),
-        "the connection with ambiguous framing was kept"
-    );
+    assert_closed(&rx, "the connection with ambiguous framing was kept");
 }
 
 #[test]
 fn an_interim_100_continue_is_skipped_and_the_200_relayed() {
-    let up = Upstream::plain(|c| {
+    let up = Capture::scripted(|c| {
         if c.index == 0 {
             if c.read_request().is_none() {
                 return;
@@ -466,20 +402,15 @@ fn an_interim_100_continue_is_skipped_and_the_200_relayed() {
         c.serve_openai();
     });
     let gw = gateway_for(&up, "");
-    let r = gw.chat(false);
-    assert_eq!(r.status, 200, "{}", r.dump());
-    assert_eq!(
-        r.text(),
-        CHAT_JSON,
-        "the final response was not relayed intact"
-    );
+    let r = gw.chat("m1", false);
+    assert_chat_json(&r, "the final response");
     assert!(
         !r.dump().contains("100 Continue"),
         "the interim response reached the client: {}",
         r.dump()
     );
     // The exchange ended cleanly, so the connection went back to the pool.
-    let r = gw.chat(false);
+    let r = gw.chat("m1", false);
     assert_eq!(r.status, 200, "{}", r.dump());
-    assert_eq!(up.accepted(), 1);
+    assert_eq!(up.connections(), 1);
 }

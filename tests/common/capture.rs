@@ -1,16 +1,23 @@
-//! The capture upstream: a plain-thread HTTP/1.1 server standing in for a provider. It records
-//! every request byte for byte and answers as the test says: JSON, SSE, a cut or stalled
-//! stream, raw bytes, or silence.
+//! The capture upstream: a plain-thread HTTP/1.1 server in the test process standing in for a
+//! provider. It counts the connections it accepts, records every request byte for byte, and
+//! reports each request's arrival and each connection's end over channels. It answers as the
+//! test says: every request with a [`Reply`] ([`Capture::start`], [`Capture::fixed`],
+//! [`Capture::ok`]: JSON, SSE, a cut or stalled stream, raw bytes, or silence), or every
+//! connection with a script ([`Capture::scripted`], and [`Capture::accepting`] for a test that
+//! wraps the socket itself, as the TLS tests do; see `scripted.rs`).
 
-use super::{decode_chunked, find, parse_json};
+use super::{parse_json, ConnTap, UpConn};
 use simd_json::prelude::*;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+/// Read and write timeout of every accepted upstream socket: how long a silent gateway keeps
+/// a connection thread alive, and how long [`UpConn::wait_closed`] waits.
+pub const UPSTREAM_IDLE: Duration = Duration::from_secs(30);
 
 /// One request the capture upstream received.
 #[derive(Clone, Debug)]
@@ -26,13 +33,14 @@ pub struct Captured {
 }
 
 impl Captured {
+    /// The request line (`POST /v1/chat/completions HTTP/1.1`).
+    pub fn request_line(&self) -> &str {
+        self.head.split("\r\n").next().unwrap_or("")
+    }
+
     /// The request-target.
     pub fn path(&self) -> &str {
-        self.head
-            .split("\r\n")
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .unwrap_or("")
+        self.request_line().split(' ').nth(1).unwrap_or("")
     }
 
     /// The first header with this name.
@@ -54,6 +62,14 @@ impl Captured {
             .get("model")
             .and_then(|m| m.as_str())
             .map(str::to_string)
+    }
+
+    /// Whether the client asked for a stream (`"stream": true` in the JSON body).
+    pub fn wants_stream(&self) -> bool {
+        self.json()
+            .get("stream")
+            .and_then(|s| s.as_bool())
+            .unwrap_or(false)
     }
 }
 
@@ -102,18 +118,50 @@ pub fn anthropic_message_json(model: &str) -> String {
     )
 }
 
-type Responder = dyn Fn(&Captured) -> Reply + Send + Sync;
+/// Anthropic message stream events for `model`: `message_start` to `message_stop`.
+pub fn anthropic_stream_events(model: &str) -> Vec<String> {
+    vec![
+        format!("event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_capture\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"{model}\",\"content\":[],\"stop_reason\":null,\"usage\":{{\"input_tokens\":3,\"output_tokens\":0}}}}}}\n\n"),
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into(),
+    ]
+}
 
-/// A plain-thread HTTP/1.1 server that records every request and answers with `responder`.
-/// Keeps connections alive between requests unless the reply closes them.
+/// The reply of a working provider to `req`: a chat completion (JSON, or SSE ending in
+/// `[DONE]` when the request streams) or an Anthropic message (JSON or SSE), echoing the
+/// request's model.
+pub fn ok_reply(req: &Captured) -> Reply {
+    let model = req.model().unwrap_or_else(|| "unknown".into());
+    let anthropic = req.path().ends_with("/messages");
+    match (anthropic, req.wants_stream()) {
+        (false, false) => Reply::Json(200, chat_completion_json(&model)),
+        (false, true) => {
+            let mut evs = chat_chunk_events(&model);
+            evs.push("data: [DONE]\n\n".into());
+            Reply::Sse(evs)
+        }
+        (true, false) => Reply::Json(200, anthropic_message_json(&model)),
+        (true, true) => Reply::Sse(anthropic_stream_events(&model)),
+    }
+}
+
+/// What the accept loop and the connection threads share.
+pub(super) struct Shared {
+    /// Every request read, in arrival order.
+    pub(super) requests: Mutex<Vec<Captured>>,
+    /// One message per request read (its index in `requests`).
+    pub(super) arrived: Mutex<mpsc::Sender<usize>>,
+}
+
+/// An in-process upstream on 127.0.0.1:0: every accepted connection runs in its own thread.
+/// Stops accepting on drop.
 pub struct Capture {
     /// Where it listens.
     pub addr: SocketAddr,
-    requests: Arc<Mutex<Vec<Captured>>>,
+    shared: Arc<Shared>,
     /// One message per request received (its index in `requests`).
     arrivals: Mutex<mpsc::Receiver<usize>>,
-    /// One message per connection ended (its accept index), when the peer closed it or the
-    /// reply did.
+    /// One message per connection ended (its accept index), when the peer closed it, the
+    /// reply or script did, or [`UPSTREAM_IDLE`] passed in silence.
     closed: Mutex<mpsc::Receiver<usize>>,
     accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -121,35 +169,50 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts a capture upstream answering every request with `responder(request)`.
-    pub fn start(responder: impl Fn(&Captured) -> Reply + Send + Sync + 'static) -> Capture {
+    /// Hands each accepted socket (read and write timeouts [`UPSTREAM_IDLE`]) to `serve` with
+    /// its [`ConnTap`], in its own thread; `serve` wraps the socket (in TLS, say) and makes an
+    /// [`UpConn`] of it with [`ConnTap::wrap`].
+    pub fn accepting<F>(serve: F) -> Capture
+    where
+        F: Fn(TcpStream, ConnTap) + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind capture");
         let addr = listener.local_addr().expect("capture addr");
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (arrived, arrivals) = mpsc::channel();
+        let (closed_tx, closed) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            requests: Mutex::new(Vec::new()),
+            arrived: Mutex::new(arrived),
+        });
         let accepted = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let responder: Arc<Responder> = Arc::new(responder);
-        let (arrived_tx, arrivals) = mpsc::channel();
-        let (closed_tx, closed) = mpsc::channel();
-        let (r, a, s) = (requests.clone(), accepted.clone(), stop.clone());
+        let serve = Arc::new(serve);
+        let (sh, a, s) = (shared.clone(), accepted.clone(), stop.clone());
         let accept_thread = thread::spawn(move || {
-            for conn in listener.incoming() {
+            for tcp in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
-                let Ok(conn) = conn else { continue };
-                let idx = a.fetch_add(1, Ordering::SeqCst);
-                let (r, resp) = (r.clone(), responder.clone());
-                let (arrived, closed) = (arrived_tx.clone(), closed_tx.clone());
+                let Ok(tcp) = tcp else { continue };
+                let _ = tcp.set_read_timeout(Some(UPSTREAM_IDLE));
+                let _ = tcp.set_write_timeout(Some(UPSTREAM_IDLE));
+                let _ = tcp.set_nodelay(true);
+                let index = a.fetch_add(1, Ordering::SeqCst);
+                let tap = ConnTap {
+                    index,
+                    shared: sh.clone(),
+                };
+                let (serve, closed) = (serve.clone(), closed_tx.clone());
                 thread::spawn(move || {
-                    serve_capture_conn(conn, idx, &r, &*resp, &arrived);
-                    let _ = closed.send(idx);
+                    // The socket is dropped (closed) when `serve` returns.
+                    serve(tcp, tap);
+                    let _ = closed.send(index);
                 });
             }
         });
         Capture {
             addr,
-            requests,
+            shared,
             arrivals: Mutex::new(arrivals),
             closed: Mutex::new(closed),
             accepted,
@@ -158,37 +221,28 @@ impl Capture {
         }
     }
 
+    /// Runs `script` on every accepted plain-TCP connection.
+    pub fn scripted<F>(script: F) -> Capture
+    where
+        F: Fn(&mut UpConn<TcpStream>) + Send + Sync + 'static,
+    {
+        Capture::accepting(move |tcp, tap| script(&mut tap.wrap(tcp)))
+    }
+
+    /// Answers every request with `responder(request)`, keeping connections alive between
+    /// requests unless the reply closes them.
+    pub fn start(responder: impl Fn(&Captured) -> Reply + Send + Sync + 'static) -> Capture {
+        Capture::scripted(move |c| c.serve(&responder))
+    }
+
     /// Answers every request with the same reply.
     pub fn fixed(reply: Reply) -> Capture {
         Capture::start(move |_| reply.clone())
     }
 
-    /// Answers chat completions (JSON or SSE as the request's `stream` asks) and Anthropic
-    /// messages, echoing the request's model.
+    /// Answers as a working provider would ([`ok_reply`]).
     pub fn ok() -> Capture {
-        Capture::start(|req| {
-            let v = req.json();
-            let model = v
-                .get("model")
-                .and_then(|m| m.as_str())
-                .unwrap_or("unknown")
-                .to_string();
-            let stream = v.get("stream").and_then(|s| s.as_bool()).unwrap_or(false);
-            let anthropic = req.path().ends_with("/messages");
-            match (anthropic, stream) {
-                (false, false) => Reply::Json(200, chat_completion_json(&model)),
-                (false, true) => {
-                    let mut evs = chat_chunk_events(&model);
-                    evs.push("data: [DONE]\n\n".into());
-                    Reply::Sse(evs)
-                }
-                (true, false) => Reply::Json(200, anthropic_message_json(&model)),
-                (true, true) => Reply::Sse(vec![
-                    format!("event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_capture\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"{model}\",\"content\":[],\"stop_reason\":null,\"usage\":{{\"input_tokens\":3,\"output_tokens\":0}}}}}}\n\n"),
-                    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n".into(),
-                ]),
-            }
-        })
+        Capture::start(ok_reply)
     }
 
     /// OpenAI base URL (`http://ADDR/v1`).
@@ -203,7 +257,11 @@ impl Capture {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Captured> {
-        self.requests.lock().expect("capture lock").clone()
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Waits up to `timeout` for the next request to arrive; its index, or `None`.
@@ -238,151 +296,5 @@ impl Drop for Capture {
         if let Some(t) = self.accept_thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Reads one request from `conn` (reading into `buf`); `None` when the peer closed or the
-/// bytes cannot be framed.
-fn read_captured(conn: &mut TcpStream, buf: &mut Vec<u8>, idx: usize) -> Option<Captured> {
-    let mut tmp = [0u8; 16384];
-    let head_end = loop {
-        if let Some(i) = find(buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        match conn.read(&mut tmp) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let header = |name: &str| {
-        head.split("\r\n").skip(1).find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_string())
-        })
-    };
-    let (body, used) = if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        loop {
-            match decode_chunked(&buf[head_end..]) {
-                Ok(Some((b, u))) => break (b, head_end + u),
-                Ok(None) => {}
-                Err(()) => return None,
-            }
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        }
-    } else {
-        let n: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + n {
-            match conn.read(&mut tmp) {
-                Ok(0) | Err(_) => return None,
-                Ok(k) => buf.extend_from_slice(&tmp[..k]),
-            }
-        }
-        (buf[head_end..head_end + n].to_vec(), head_end + n)
-    };
-    let raw: Vec<u8> = buf.drain(..used).collect();
-    Some(Captured {
-        raw,
-        head,
-        body,
-        conn: idx,
-    })
-}
-
-fn serve_capture_conn(
-    mut conn: TcpStream,
-    idx: usize,
-    log: &Mutex<Vec<Captured>>,
-    responder: &Responder,
-    arrived: &mpsc::Sender<usize>,
-) {
-    // A bound on how long a silent gateway keeps this thread alive.
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut buf = Vec::new();
-    while let Some(req) = read_captured(&mut conn, &mut buf, idx) {
-        let reply = responder(&req);
-        let n = {
-            let mut log = log.lock().expect("capture lock");
-            log.push(req);
-            log.len() - 1
-        };
-        let _ = arrived.send(n);
-        let keep = match reply {
-            Reply::Json(status, body) => {
-                let head = format!(
-                    "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    reason(status),
-                    body.len()
-                );
-                let mut out = head.into_bytes();
-                out.extend_from_slice(body.as_bytes());
-                conn.write_all(&out).is_ok()
-            }
-            Reply::Sse(events) => write_sse(&mut conn, &events, true),
-            Reply::SseCut(events) => {
-                write_sse(&mut conn, &events, false);
-                false
-            }
-            Reply::SseStall(events) => {
-                // Whether or not the events went out, wait for the gateway to hang up.
-                write_sse(&mut conn, &events, false);
-                wait_for_peer_close(&mut conn);
-                false
-            }
-            Reply::Raw(bytes) => {
-                let _ = conn.write_all(&bytes);
-                false
-            }
-            Reply::Hang => {
-                wait_for_peer_close(&mut conn);
-                false
-            }
-        };
-        if !keep {
-            break;
-        }
-    }
-    let _ = conn.shutdown(Shutdown::Both);
-}
-
-/// Stays silent until the gateway closes the connection (or the read bound hits).
-fn wait_for_peer_close(conn: &mut TcpStream) {
-    let mut tmp = [0u8; 4096];
-    while matches!(conn.read(&mut tmp), Ok(n) if n > 0) {}
-}
-
-fn write_sse(conn: &mut TcpStream, events: &[String], finish: bool) -> bool {
-    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\ncache-control: no-cache\r\n\r\n";
-    if conn.write_all(head.as_bytes()).is_err() {
-        return false;
-    }
-    for ev in events {
-        let chunk = format!("{:x}\r\n{ev}\r\n", ev.len());
-        if conn.write_all(chunk.as_bytes()).is_err() {
-            return false;
-        }
-    }
-    if finish {
-        conn.write_all(b"0\r\n\r\n").is_ok()
-    } else {
-        false
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        _ => "Status",
     }
 }

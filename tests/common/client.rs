@@ -133,6 +133,11 @@ impl Conn {
         self.stream.flush()
     }
 
+    /// Closes the socket both ways (the client goes away).
+    pub fn close(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
     /// Half-closes the write side.
     pub fn shutdown_write(&self) {
         let _ = self.stream.shutdown(Shutdown::Write);
@@ -177,6 +182,19 @@ impl Conn {
         Ok(self.buf.clone())
     }
 
+    /// Reads more of the body of `resp`: `Truncated` or `Timeout` (with the head and what
+    /// arrived) when the connection ended or went quiet first.
+    fn fill_body(&mut self, resp: &Response) -> Result<(), ReadError> {
+        let stop = match self.fill() {
+            Fill::Data => return Ok(()),
+            Fill::Eof => ReadError::Truncated,
+            Fill::Timeout => ReadError::Timeout,
+        };
+        let mut got = resp.raw_head.clone();
+        got.extend_from_slice(&self.buf);
+        Err(stop(got))
+    }
+
     /// Reads one response (a `1xx` interim response counts as one).
     pub fn read_response(&mut self) -> Result<Response, ReadError> {
         // Head.
@@ -217,19 +235,7 @@ impl Conn {
                     Ok(None) => {}
                     Err(()) => return Err(ReadError::Malformed(resp.dump().into_bytes())),
                 }
-                match self.fill() {
-                    Fill::Data => {}
-                    Fill::Eof => {
-                        let mut got = resp.raw_head.clone();
-                        got.extend_from_slice(&self.buf);
-                        return Err(ReadError::Truncated(got));
-                    }
-                    Fill::Timeout => {
-                        let mut got = resp.raw_head.clone();
-                        got.extend_from_slice(&self.buf);
-                        return Err(ReadError::Timeout(got));
-                    }
-                }
+                self.fill_body(&resp)?;
             };
             resp.raw_body = self.buf.drain(..used).collect();
             resp.body = body;
@@ -238,33 +244,16 @@ impl Conn {
                 return Err(ReadError::Malformed(resp.raw_head.clone()));
             };
             while self.buf.len() < n {
-                match self.fill() {
-                    Fill::Data => {}
-                    Fill::Eof => {
-                        let mut got = resp.raw_head.clone();
-                        got.extend_from_slice(&self.buf);
-                        return Err(ReadError::Truncated(got));
-                    }
-                    Fill::Timeout => {
-                        let mut got = resp.raw_head.clone();
-                        got.extend_from_slice(&self.buf);
-                        return Err(ReadError::Timeout(got));
-                    }
-                }
+                self.fill_body(&resp)?;
             }
             resp.body = self.buf.drain(..n).collect();
             resp.raw_body = resp.body.clone();
         } else {
             // Close-delimited.
-            loop {
-                match self.fill() {
-                    Fill::Data => {}
-                    Fill::Eof => break,
-                    Fill::Timeout => {
-                        let mut got = resp.raw_head.clone();
-                        got.extend_from_slice(&self.buf);
-                        return Err(ReadError::Timeout(got));
-                    }
+            while !self.eof {
+                match self.fill_body(&resp) {
+                    Ok(()) | Err(ReadError::Truncated(_)) => {}
+                    Err(e) => return Err(e),
                 }
             }
             resp.body = std::mem::take(&mut self.buf);

@@ -1,29 +1,39 @@
-//! Harness for the integration tests: the real `switchyard` binary as a child process, a raw
-//! HTTP/1.1 client over `std::net::TcpStream`, and a "capture upstream" that records every
-//! request the gateway sends a provider and answers as told.
+//! Harness for the integration tests: the real `switchyard` binary as a child process
+//! (`server`), a raw HTTP/1.1 client over `std::net::TcpStream` (`client`), and an in-process
+//! upstream standing in for a provider that records every request the gateway sends it
+//! (`capture`), answering each as told or running a per-connection script, over plain TCP or
+//! a TLS session the test wraps around the socket (`scripted`).
 //!
 //! Nothing here sleeps to wait for something: servers are ready when they print their
-//! `listening on http://ADDR` line, responses are read with socket timeouts, and the capture
-//! upstream hands over what it saw through a mutex the test reads after its response arrived.
+//! `listening on http://ADDR` line, responses and log lines are awaited with timeouts, and the
+//! upstream reports what it saw over channels and a mutex the test reads.
 
 #![allow(dead_code)]
 
 mod capture;
 mod client;
+mod scripted;
 mod server;
 
 pub use capture::*;
 pub use client::*;
+pub use scripted::*;
 pub use server::*;
 
+use std::path::Path;
 use std::time::Duration;
 
 use simd_json::prelude::*;
 
 /// Read timeout of the raw client: far above every server-side deadline the tests use.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a child may take to print its listening line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The OpenAI chat completions route.
+pub const CHAT: &str = "/v1/chat/completions";
+/// The Anthropic messages route.
+pub const MESSAGES: &str = "/v1/messages";
 
 /// The client token most configs list.
 pub const TOKEN: &str = "sk-lr-test";
@@ -234,6 +244,42 @@ tokens = ["sk-lr-other"]
 models = ["gpt-test"]
 "#
     )
+}
+
+/// A config with one OpenAI-kind provider `up` (`provider_lines` appended to its table: at least
+/// `base_url`) whose key is [`OPENAI_KEY`], one model `m1` on it (sent upstream as
+/// `up-model`), one project `p` with [`TOKEN`], one worker (so pooling is observable) and an
+/// admin listener for `/metrics`. Serve it with [`key_env`].
+pub fn one_provider_config(provider_lines: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+workers = 1
+
+[[providers]]
+id = "up"
+kind = "openai"
+api_key_env = "TEST_OPENAI_KEY"
+{provider_lines}
+
+[[models]]
+id = "m1"
+provider = "up"
+upstream_id = "up-model"
+
+[[projects]]
+slug = "p"
+tokens = ["{TOKEN}"]
+models = ["m1"]
+"#
+    )
+}
+
+/// A TOML basic string literal for a path.
+pub fn toml_path(p: &Path) -> String {
+    let s = p.display().to_string();
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The provider keys as environment variables for the child.

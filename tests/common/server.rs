@@ -1,16 +1,24 @@
 //! The `switchyard` binary as a child process: started with a config in a fresh temp dir (or
-//! as `mock-upstream`), ready once it prints its `listening on http://ADDR` line, stderr kept
-//! in a file, SIGTERM and reaped on drop.
+//! as `mock-upstream`), ready once it prints its `listening on http://ADDR` line, SIGTERM and
+//! reaped on drop.
+//!
+//! Its stderr (the log) is read through a pipe as it is written, so a test can wait for a line
+//! ([`Server::wait_log`]) instead of sleeping. Workers log asynchronously (batched, flushed
+//! every 100 ms, at once on warnings, fully at exit), so a line about a request may reach
+//! stderr after the response reached the client: wait for it, or [`Server::stop`] first.
 
-use super::{Conn, START_TIMEOUT};
-use std::io::{BufRead, BufReader};
+use super::{chat_body, post, roundtrip, Conn, Response, CHAT, START_TIMEOUT, TOKEN};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long [`Server::wait_log`] waits for a line.
+pub const LOG_WAIT: Duration = Duration::from_secs(10);
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
@@ -29,8 +37,18 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-// ---------------------------------------------------------------------------------------------
-// The binary as a child process
+/// The child's stderr as read so far; the condvar is signalled on every new line.
+#[derive(Default)]
+struct Log {
+    text: Mutex<String>,
+    grew: Condvar,
+}
+
+impl Log {
+    fn text(&self) -> std::sync::MutexGuard<'_, String> {
+        self.text.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// A running `switchyard` child. SIGTERM and reaped on drop.
 pub struct Server {
@@ -39,16 +57,16 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The admin listener's address, when one was configured.
     pub admin: Option<SocketAddr>,
-    /// Where the child's stderr (its log) goes.
+    /// A copy of the child's stderr, kept in the temp dir when a test fails.
     pub stderr_path: PathBuf,
+    log: Arc<Log>,
     dir: PathBuf,
     _stdout: thread::JoinHandle<()>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 fn parse_listen_line(line: &str, prefix: &str) -> Option<SocketAddr> {
-    let rest = line.strip_prefix(prefix)?;
-    let addr = rest.split(" (").next()?;
-    addr.parse().ok()
+    line.strip_prefix(prefix)?.split(" (").next()?.parse().ok()
 }
 
 impl Server {
@@ -104,33 +122,52 @@ impl Server {
         what: &str,
         wants_admin: bool,
     ) -> Server {
-        let stderr_path = dir.join("stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
+            .stderr(Stdio::piped())
             .env_remove("SWITCHYARD_LOG");
         for (k, v) in envs {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn switchyard");
+
+        // Drains stderr into `log` and a file, for the child's whole life.
+        let log = Arc::new(Log::default());
+        let stderr_path = dir.join("stderr.log");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let stderr_reader = {
+            let (log, path) = (log.clone(), stderr_path.clone());
+            thread::spawn(move || {
+                let mut file = std::fs::File::create(path).ok();
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(f) = file.as_mut() {
+                        let _ = writeln!(f, "{line}");
+                    }
+                    let mut text = log.text();
+                    text.push_str(&line);
+                    text.push('\n');
+                    log.grew.notify_all();
+                }
+            })
+        };
+
+        // Drains stdout for the child's whole life, so it never blocks on a full pipe.
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel::<String>();
-        // Drains stdout for the child's whole life, so it never blocks on a full pipe.
-        let reader = thread::spawn(move || {
+        let stdout_reader = thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    // Nobody listens any more; keep draining.
-                }
+                // Nobody listens once the server is up; keep draining.
+                let _ = tx.send(line);
             }
         });
+
         let main_prefix = format!("switchyard {what} listening on http://");
         let admin_prefix = "switchyard admin listening on http://";
-        let mut addr = None;
-        let mut admin = None;
+        let (mut addr, mut admin) = (None, None);
         let mut seen = Vec::new();
         while addr.is_none() || (wants_admin && admin.is_none()) {
             match rx.recv_timeout(START_TIMEOUT) {
@@ -145,7 +182,8 @@ impl Server {
                 Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    let _ = stderr_reader.join();
+                    let log = log.text().clone();
                     panic!(
                         "switchyard {args:?} did not print its listening line(s); stdout: {seen:?}; stderr:\n{log}"
                     );
@@ -157,19 +195,71 @@ impl Server {
             addr: addr.expect("loop ends with an address"),
             admin,
             stderr_path,
+            log,
             dir,
-            _stdout: reader,
+            _stdout: stdout_reader,
+            stderr_reader: Some(stderr_reader),
         }
     }
 
-    /// Everything the child wrote to stderr so far.
+    /// Everything the child wrote to stderr so far (all of it once it was stopped).
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        self.log.text().clone()
+    }
+
+    /// Waits (at most [`LOG_WAIT`]) for a log line matching `pred` and returns it; panics with
+    /// the whole log, saying what was awaited, when none comes.
+    pub fn wait_log(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + LOG_WAIT;
+        let mut text = self.log.text();
+        loop {
+            if let Some(l) = text.lines().find(|l| pred(l)) {
+                return l.to_string();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!("no log line {what} within {LOG_WAIT:?}; the log:\n{text}");
+            }
+            text = self
+                .log
+                .grew
+                .wait_timeout(text, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// A new raw client connection to the gateway.
     pub fn connect(&self) -> Conn {
         Conn::connect(self.addr)
+    }
+
+    /// Sends one chat completion for `model` ([`chat_body`]) with [`TOKEN`] on a fresh
+    /// connection and reads the response.
+    pub fn chat(&self, model: &str, stream: bool) -> Response {
+        roundtrip(self.addr, &post(CHAT, TOKEN, &chat_body(model, stream), ""))
+    }
+
+    /// The admin listener's address; panics when the config has none.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
+            .expect("this server has no admin listener (set admin_listen)")
+    }
+
+    /// The value of an unlabelled counter or gauge from the admin `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let mut c = Conn::connect(self.admin());
+        c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+            .expect("send to admin");
+        let r = c.response();
+        assert_eq!(r.status, 200, "/metrics: {}", r.dump());
+        let text = r.text();
+        text.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(' ')?;
+                (n == name).then(|| v.trim().parse::<u64>().ok())?
+            })
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
     }
 
     /// Sends `sig` to the child without waiting.
@@ -180,21 +270,22 @@ impl Server {
         }
     }
 
-    /// Waits for the child to exit.
-    pub fn wait(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.wait().ok()
+    /// Waits for the child to exit, then for its stderr to be read to the end.
+    pub fn wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.wait().ok();
+        if let Some(t) = self.stderr_reader.take() {
+            let _ = t.join();
+        }
+        status
     }
 
-    /// Stops the child (SIGTERM) and waits for it; returns its exit status.
-    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        if let Ok(Some(st)) = self.child.try_wait() {
-            return Some(st);
+    /// Stops the child (SIGTERM) and waits for it; returns its exit status. Afterwards
+    /// [`Server::stderr`] holds every line it wrote.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal(libc::SIGTERM);
         }
-        // SAFETY: kill(2) on the pid of a child we spawned and have not reaped yet.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        self.child.wait().ok()
+        self.wait()
     }
 }
 
