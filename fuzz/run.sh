@@ -44,7 +44,6 @@ for target in $(cargo fuzz list); do
         echo "== $target: replaying fuzz/regressions/$target" >&2
         if ! "$bin_dir/$target" "${common[@]}" "${regressions[@]}"; then
             failed+=("$target (regression)")
-            continue
         fi
     fi
     echo "== $target: fuzzing for ${secs}s" >&2

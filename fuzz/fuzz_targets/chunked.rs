@@ -109,14 +109,16 @@ fn split_into(data: &[u8], sizes: &[usize]) -> Outcome {
     Ok((out, pos, false))
 }
 
-/// Feeds `data` in pieces of `sizes` to `decode_in_place`, each piece in its own buffer.
+/// Feeds `data` in pieces of `sizes` to `decode_in_place`, each copied to a scratch buffer.
 fn split_in_place(data: &[u8], sizes: &[usize]) -> Outcome {
     let mut dec = ChunkedDecoder::new();
     let mut out = Vec::new();
     let mut pos = 0;
+    let mut buf = Vec::new();
     for (start, end) in pieces(data, sizes) {
         debug_assert_eq!(start, pos);
-        let mut buf = data[pos..end].to_vec();
+        buf.clear();
+        buf.extend_from_slice(&data[pos..end]);
         let d = dec.decode_in_place(&mut buf)?;
         assert!(d.payload <= d.consumed);
         out.extend_from_slice(&buf[..d.payload]);

@@ -587,3 +587,21 @@ fn string_special_finders_agree() {
         );
     }
 }
+
+/// Inputs fuzz/json_scan found (fuzz/regressions/json_scan): exponents past 2^32, which
+/// simd-json rejects and RFC 8259 allows; the differential check must allow the difference.
+#[test]
+fn fuzz_regressions_huge_exponents() {
+    for body in [
+        &br#"{"":0E44444644446}"#[..],
+        br#"{"a":1e-444444444444}"#,
+        br#"{"max_;ts":184467440737090,"n":-0.0e-467440737090,"n":-0.0e5}"#,
+    ] {
+        assert!(
+            scan_top_level(body).is_ok(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        super::fuzzing::differential_check(body).unwrap();
+    }
+}
