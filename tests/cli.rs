@@ -1,0 +1,152 @@
+//! The command line: exit codes and messages of `check`, `serve` with a bad config, `token`.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+}
+
+fn temp_config(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const BAD: &str = r#"
+[server]
+listen = "nowhere"
+[[providers]]
+id = "p"
+kind = "openai"
+base_url = "ftp://example.com"
+[[models]]
+id = "m"
+provider = "ghost"
+[[projects]]
+slug = "a"
+models = ["m", "missing"]
+policies = ["cheapest", "psychic"]
+"#;
+
+#[test]
+fn check_prints_every_problem_with_its_place_and_exits_2() {
+    let path = temp_config("bad", BAD);
+    let out = bin()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    for place in [
+        "server.listen",
+        "providers[0].base_url",
+        "models[0].provider",
+        "projects[0].models[1]",
+        "projects[0].policies[1]",
+    ] {
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(place)).count(),
+            1,
+            "one line for {place} in:\n{err}"
+        );
+    }
+    assert_eq!(lines.len(), 5, "{err}");
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_exit_2() {
+    let path = temp_config("serve-bad", BAD);
+    let out = bin()
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.listen"));
+    assert!(out.stdout.is_empty(), "nothing may start");
+}
+
+#[test]
+fn a_syntax_error_names_its_line() {
+    let path = temp_config("syntax", "[server\nlisten = 1\n");
+    let out = bin()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 1"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn check_accepts_a_good_config() {
+    let path = temp_config(
+        "good",
+        "[[providers]]\nid = \"m\"\nkind = \"mock\"\n[[models]]\nid = \"x\"\nprovider = \"m\"\n[[projects]]\nslug = \"p\"\nmodels = [\"x\"]\n",
+    );
+    let out = bin()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 providers, 1 models, 1 projects)"));
+}
+
+#[test]
+fn token_prints_a_token_and_its_digest() {
+    let out = bin().arg("token").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .unwrap()
+        .trim();
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("digest:"))
+        .unwrap()
+        .trim();
+    assert!(token.starts_with("sk-lr-") && token.len() > 30, "{token}");
+    let want: String = switchyard::route::token_digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(digest, format!("sha256:{want}"));
+    // Two calls, two tokens.
+    let again = String::from_utf8(bin().arg("token").output().unwrap().stdout).unwrap();
+    assert_ne!(text, again);
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    for args in [
+        &["frobnicate"][..],
+        &["serve", "--workers", "many"],
+        &["serve", "--bogus"],
+        &["mock-upstream", "--fail-rate", "2"],
+        &["check"],
+        // The embedded config's dev token must not be reachable beyond loopback.
+        &["serve", "--listen", "0.0.0.0:0"],
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} must say why");
+    }
+}
