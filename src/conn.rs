@@ -25,6 +25,8 @@ use std::rc::Rc;
 
 /// Initial capacity of a connection's read buffer; grows for large bodies, shrinks back after.
 pub const READ_BUF: usize = 16 * 1024;
+/// Initial capacity of the write and scratch buffers.
+pub const SMALL_BUF: usize = 4096;
 /// A read buffer grown past this is replaced by a fresh small one after the request, so a
 /// single large body does not pin memory on an idle keep-alive connection.
 pub const SHRINK_ABOVE: usize = 256 * 1024;
@@ -36,7 +38,7 @@ pub struct Bufs {
     pub wbuf: Vec<u8>,
     /// Upstream request and response bytes.
     pub ubuf: Vec<u8>,
-    /// Decoded chunked request bodies, spliced bodies.
+    /// Upstream request heads with spliced bodies, error bodies, stream events.
     pub scratch: Vec<u8>,
     /// The connection's last token and its digest.
     pub auth: crate::gateway::AuthCache,
@@ -76,7 +78,15 @@ pub struct Outcome {
 /// Serves one connection until it closes, fails, or is idle too long.
 pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
     let mut rbuf: Vec<u8> = Vec::with_capacity(READ_BUF);
-    let mut bufs = Bufs::default();
+    // Sized for a typical exchange up front, so steady-state requests never grow them.
+    let mut bufs = Bufs {
+        wbuf: Vec::with_capacity(SMALL_BUF),
+        ubuf: Vec::with_capacity(READ_BUF),
+        scratch: Vec::with_capacity(SMALL_BUF),
+        auth: None,
+    };
+    // Decoded chunked request bodies (CL bodies are used in place in `rbuf`).
+    let mut chunked_body: Vec<u8> = Vec::new();
     loop {
         let table = w.routes();
         let limits = &table.limits;
@@ -161,13 +171,13 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                 }
                 let mut dec = ChunkedDecoder::new();
                 let mut pos = head_len;
-                bufs.scratch.clear();
+                chunked_body.clear();
                 let deadline = netio::after(limits.idle_timeout);
                 loop {
-                    let failed = match dec.decode_into(&rbuf[pos..], &mut bufs.scratch) {
+                    let failed = match dec.decode_into(&rbuf[pos..], &mut chunked_body) {
                         Ok((c, done)) => {
                             pos += c;
-                            if bufs.scratch.len() > max_body {
+                            if chunked_body.len() > max_body {
                                 Some(Error::client(
                                     ErrorKind::BodyTooLarge,
                                     format!("request body is over the limit of {max_body} bytes"),
@@ -199,11 +209,10 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
         };
 
         let in_flight = InFlight::new(&w);
-        let scratch = std::mem::take(&mut bufs.scratch);
         let body: &[u8] = if body_in_rbuf {
             &rbuf[head_len..consumed]
         } else {
-            &scratch
+            &chunked_body
         };
         let req = Request {
             head: &head,
@@ -212,7 +221,6 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
             trace_id,
         };
         let outcome = w.service_handle(&req, &mut stream, &mut bufs).await;
-        bufs.scratch = scratch;
         drop(in_flight);
         w.stats().status(outcome.status);
 
@@ -226,11 +234,14 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
             fresh.extend_from_slice(&rbuf);
             rbuf = fresh;
         }
+        if chunked_body.capacity() > SHRINK_ABOVE {
+            chunked_body = Vec::new();
+        }
         if bufs.scratch.capacity() > SHRINK_ABOVE {
-            bufs.scratch = Vec::new();
+            bufs.scratch = Vec::with_capacity(SMALL_BUF);
         }
         if bufs.ubuf.capacity() > SHRINK_ABOVE {
-            bufs.ubuf = Vec::new();
+            bufs.ubuf = Vec::with_capacity(SMALL_BUF);
         }
     }
 }

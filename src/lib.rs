@@ -10,6 +10,13 @@
 pub mod log;
 
 pub mod admin;
+#[cfg(feature = "count-allocs")]
+pub mod alloc_count;
+
+/// Counts allocations when built with `--features count-allocs`.
+#[cfg(feature = "count-allocs")]
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;
 pub mod cli;
 pub mod config;
 pub mod conn;

@@ -168,6 +168,12 @@ pub fn render(stats: &[CoreStats], out: &mut String) {
             sum as i64
         );
     }
+    #[cfg(feature = "count-allocs")]
+    let _ = writeln!(
+        out,
+        "# HELP switchyard_allocations_total Heap allocations, all threads (count-allocs builds).\n# TYPE switchyard_allocations_total counter\nswitchyard_allocations_total {}",
+        crate::alloc_count::total()
+    );
     let _ = writeln!(
         out,
         "# HELP switchyard_workers Worker threads.\n# TYPE switchyard_workers gauge\nswitchyard_workers {}",

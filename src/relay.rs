@@ -328,7 +328,7 @@ async fn relay_stream(
         let reading = ex.conn.read_more(buf, RELAY_READ, netio::after(gap));
         let (r, b) = monoio::select! {
             r = reading => r,
-            _ = netio::client_gone(client) => {
+            _ = netio::client_gone_later(client) => {
                 // The client left while we waited: drop the upstream connection now.
                 buf = Vec::new();
                 break StreamEnd::ClientGone;

@@ -110,7 +110,7 @@ pub async fn send(
                 let connecting = connect(w, provider);
                 let res = monoio::select! {
                     r = connecting => r,
-                    _ = netio::client_gone(client) => Err(client_closed()),
+                    _ = netio::client_gone_later(client) => Err(client_closed()),
                 };
                 match res {
                     Ok(c) => (c, false),
@@ -136,7 +136,7 @@ pub async fn send(
         let waiting = read_head(&mut conn, ubuf, deadline);
         let res = monoio::select! {
             r = waiting => r,
-            _ = netio::client_gone(client) => Err((HeadFail::ClientGone, Vec::new())),
+            _ = netio::client_gone_later(client) => Err((HeadFail::ClientGone, Vec::new())),
         };
         match res {
             Ok((head, buf)) => {
