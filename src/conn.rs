@@ -23,7 +23,10 @@ use monoio::net::TcpStream;
 use monoio::time::Instant;
 use std::rc::Rc;
 
-/// Initial capacity of a connection's read buffer; grows for large bodies, shrinks back after.
+/// A connection's own read buffer, all an idle keep-alive connection holds: room for a typical
+/// SDK request head and a small body.
+pub const IDLE_BUF: usize = 2 * 1024;
+/// Capacity of the pooled read and upstream buffers a request borrows.
 pub const READ_BUF: usize = 16 * 1024;
 /// Initial capacity of the write and scratch buffers.
 pub const SMALL_BUF: usize = 4096;
@@ -31,7 +34,7 @@ pub const SMALL_BUF: usize = 4096;
 /// single large body does not pin memory on an idle keep-alive connection.
 pub const SHRINK_ABOVE: usize = 256 * 1024;
 
-/// Buffers a connection owns and reuses across its requests.
+/// Buffers a request borrows from its worker's pool for as long as it is being served.
 #[derive(Default)]
 pub struct Bufs {
     /// Response heads and small bodies to the client.
@@ -40,7 +43,10 @@ pub struct Bufs {
     pub ubuf: Vec<u8>,
     /// Upstream request heads with spliced bodies, error bodies, stream events.
     pub scratch: Vec<u8>,
-    /// The connection's last token and its digest.
+    /// A de-chunked request body (Content-Length bodies are used in place).
+    pub body: Vec<u8>,
+    /// The last token a request on these buffers presented, and its digest: keep-alive
+    /// clients send the same one every time.
     pub auth: crate::gateway::AuthCache,
 }
 
@@ -76,57 +82,60 @@ pub struct Outcome {
 }
 
 /// Serves one connection until it closes, fails, or is idle too long.
+///
+/// Memory: an idle connection holds only its small read buffer ([`IDLE_BUF`]); the larger
+/// buffers a request needs come from the worker's pools when the request arrives and go back
+/// when it is answered, so 10,000 idle keep-alive clients cost kilobytes each, and a busy
+/// connection still allocates nothing per request.
 pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
-    let mut rbuf: Vec<u8> = Vec::with_capacity(READ_BUF);
-    // Sized for a typical exchange up front, so steady-state requests never grow them.
-    let mut bufs = Bufs {
-        wbuf: Vec::with_capacity(SMALL_BUF),
-        ubuf: Vec::with_capacity(READ_BUF),
-        scratch: Vec::with_capacity(SMALL_BUF),
-        auth: None,
+    let mut rb = ReadBuf {
+        buf: Vec::with_capacity(IDLE_BUF),
+        small: None,
     };
-    // Decoded chunked request bodies (CL bodies are used in place in `rbuf`).
-    let mut chunked_body: Vec<u8> = Vec::new();
     loop {
         let table = w.routes();
         let limits = &table.limits;
         // Head: wait idle_timeout for the first byte, then header_timeout for the whole head.
         let mut head_deadline: Option<Instant> = None;
         let head = loop {
-            if !rbuf.is_empty() {
-                match http1::parse_request_head(&rbuf, limits.max_header_bytes) {
+            if !rb.buf.is_empty() {
+                match http1::parse_request_head(&rb.buf, limits.max_header_bytes) {
                     Ok(Some(h)) => break h,
                     Ok(None) => {}
                     Err(e) => {
+                        let mut bufs = w.take_bufs();
                         let err = head_error(e);
-                        reject(&w, &mut stream, &rbuf, err, &mut bufs).await;
+                        reject(&w, &mut stream, &rb.buf, err, &mut bufs).await;
                         return;
                     }
                 }
             }
             let deadline = match head_deadline {
                 Some(d) => d,
-                None if rbuf.is_empty() => netio::after(limits.idle_timeout),
+                None if rb.buf.is_empty() => netio::after(limits.idle_timeout),
                 None => *head_deadline.insert(netio::after(limits.header_timeout)),
             };
-            let (res, b) = netio::read_more(&mut stream, rbuf, 4096, deadline).await;
-            rbuf = b;
-            match res {
+            // An empty buffer reads into the connection's own small one; a head that does not
+            // fit moves to a pooled larger one.
+            rb.ensure(&w, if rb.buf.is_empty() { 1 } else { HEAD_READ });
+            match rb.read(&mut stream, deadline).await {
                 Ok(_) => {
                     if head_deadline.is_none() {
                         head_deadline = Some(netio::after(limits.header_timeout));
                     }
                 }
-                Err(IoFail::Timeout) if !rbuf.is_empty() || head_deadline.is_some() => {
+                Err(IoFail::Timeout) if !rb.buf.is_empty() || head_deadline.is_some() => {
                     // A head that started but did not finish in time: 408 and close.
+                    let mut bufs = w.take_bufs();
                     let err = Error::client(ErrorKind::InvalidRequest, "request head timed out");
-                    respond::error_raw(&w, &mut stream, &rbuf, 408, err, &mut bufs).await;
+                    respond::error_raw(&w, &mut stream, &rb.buf, 408, err, &mut bufs).await;
                     return;
                 }
                 Err(_) => return, // idle timeout or peer closed between requests
             }
         };
         let trace_id = TraceId::new();
+        let mut bufs = w.take_bufs();
 
         // Body.
         let head_len = head.head_len;
@@ -139,23 +148,21 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                         ErrorKind::BodyTooLarge,
                         format!("request body of {n} bytes is over the limit of {max_body}"),
                     );
-                    respond::error_for(&w, &mut stream, &head, &rbuf, trace_id, err, &mut bufs)
+                    respond::error_for(&w, &mut stream, &head, &rb.buf, trace_id, err, &mut bufs)
                         .await;
                     return;
                 }
                 let need = head_len + n as usize;
-                if rbuf.len() < need {
+                if rb.buf.len() < need {
                     if head.expect_continue
                         && !send_continue(&mut stream, &mut bufs, limits.idle_timeout).await
                     {
                         return;
                     }
                     let deadline = netio::after(limits.idle_timeout);
-                    while rbuf.len() < need {
-                        let spare = need - rbuf.len();
-                        let (res, b) = netio::read_more(&mut stream, rbuf, spare, deadline).await;
-                        rbuf = b;
-                        if res.is_err() {
+                    rb.ensure(&w, need - rb.buf.len());
+                    while rb.buf.len() < need {
+                        if rb.read(&mut stream, deadline).await.is_err() {
                             return;
                         }
                     }
@@ -164,20 +171,20 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
             }
             BodyFraming::Chunked => {
                 if head.expect_continue
-                    && rbuf.len() == head_len
+                    && rb.buf.len() == head_len
                     && !send_continue(&mut stream, &mut bufs, limits.idle_timeout).await
                 {
                     return;
                 }
                 let mut dec = ChunkedDecoder::new();
                 let mut pos = head_len;
-                chunked_body.clear();
+                bufs.body.clear();
                 let deadline = netio::after(limits.idle_timeout);
                 loop {
-                    let failed = match dec.decode_into(&rbuf[pos..], &mut chunked_body) {
+                    let failed = match dec.decode_into(&rb.buf[pos..], &mut bufs.body) {
                         Ok((c, done)) => {
                             pos += c;
-                            if chunked_body.len() > max_body {
+                            if bufs.body.len() > max_body {
                                 Some(Error::client(
                                     ErrorKind::BodyTooLarge,
                                     format!("request body is over the limit of {max_body} bytes"),
@@ -194,13 +201,20 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                         )),
                     };
                     if let Some(err) = failed {
-                        respond::error_for(&w, &mut stream, &head, &rbuf, trace_id, err, &mut bufs)
-                            .await;
+                        respond::error_for(
+                            &w,
+                            &mut stream,
+                            &head,
+                            &rb.buf,
+                            trace_id,
+                            err,
+                            &mut bufs,
+                        )
+                        .await;
                         return;
                     }
-                    let (res, b) = netio::read_more(&mut stream, rbuf, 8192, deadline).await;
-                    rbuf = b;
-                    if res.is_err() {
+                    rb.ensure(&w, HEAD_READ);
+                    if rb.read(&mut stream, deadline).await.is_err() {
                         return;
                     }
                 }
@@ -209,39 +223,78 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
         };
 
         let in_flight = InFlight::new(&w);
-        let body: &[u8] = if body_in_rbuf {
-            &rbuf[head_len..consumed]
-        } else {
-            &chunked_body
-        };
+        let body = std::mem::take(&mut bufs.body);
         let req = Request {
             head: &head,
-            raw: &rbuf,
-            body,
+            raw: &rb.buf,
+            body: if body_in_rbuf {
+                &rb.buf[head_len..consumed]
+            } else {
+                &body
+            },
             trace_id,
         };
         let outcome = w.service_handle(&req, &mut stream, &mut bufs).await;
+        bufs.body = body;
         drop(in_flight);
         w.stats().status(outcome.status);
+        w.put_bufs(bufs);
 
         if !outcome.keep_alive || !head.keep_alive || w.shutting_down() {
             return;
         }
-        // Keep pipelined bytes, drop the request.
-        rbuf.drain(..consumed);
-        if rbuf.capacity() > SHRINK_ABOVE && rbuf.len() < READ_BUF {
-            let mut fresh = Vec::with_capacity(READ_BUF);
-            fresh.extend_from_slice(&rbuf);
-            rbuf = fresh;
+        // Keep pipelined bytes, drop the request, give back the large buffer if it was lent.
+        rb.buf.drain(..consumed);
+        rb.settle(&w);
+    }
+}
+
+/// Room a head read asks for once the first bytes did not complete the head.
+pub const HEAD_READ: usize = 4096;
+
+/// A connection's read buffer: its own small one while idle, a pooled larger one while a
+/// request needs the room.
+struct ReadBuf {
+    buf: Vec<u8>,
+    /// The connection's own small buffer, kept aside while `buf` is a pooled one.
+    small: Option<Vec<u8>>,
+}
+
+impl ReadBuf {
+    /// Makes room for `spare` more bytes: swaps to a pooled buffer (copying what is
+    /// buffered), and grows that one only for requests larger than pooled buffers.
+    fn ensure(&mut self, w: &Worker, spare: usize) {
+        if self.buf.capacity() - self.buf.len() >= spare {
+            return;
         }
-        if chunked_body.capacity() > SHRINK_ABOVE {
-            chunked_body = Vec::new();
+        if self.small.is_none() {
+            let mut big = w.take_rbuf();
+            big.extend_from_slice(&self.buf);
+            let mut small = std::mem::replace(&mut self.buf, big);
+            small.clear();
+            self.small = Some(small);
         }
-        if bufs.scratch.capacity() > SHRINK_ABOVE {
-            bufs.scratch = Vec::with_capacity(SMALL_BUF);
+        if self.buf.capacity() - self.buf.len() < spare {
+            self.buf.reserve(spare);
         }
-        if bufs.ubuf.capacity() > SHRINK_ABOVE {
-            bufs.ubuf = Vec::with_capacity(SMALL_BUF);
+    }
+
+    /// Reads more bytes at the end (never 0: end of stream is `Err(Closed)`).
+    async fn read(&mut self, stream: &mut TcpStream, deadline: Instant) -> Result<usize, IoFail> {
+        let b = std::mem::take(&mut self.buf);
+        let (res, b) = netio::read_more(stream, b, 1, deadline).await;
+        self.buf = b;
+        res
+    }
+
+    /// Between requests: back to the small buffer when what is left (pipelined bytes) fits.
+    fn settle(&mut self, w: &Worker) {
+        if let Some(small) = self.small.as_mut() {
+            if self.buf.len() <= small.capacity() {
+                small.extend_from_slice(&self.buf);
+                let big = std::mem::replace(&mut self.buf, self.small.take().unwrap_or_default());
+                w.put_rbuf(big);
+            }
         }
     }
 }

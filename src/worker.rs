@@ -72,7 +72,15 @@ pub struct Worker {
     /// TLS client configs, one per provider trust store, built on first use and kept so
     /// session resumption works without sharing a cache between cores.
     tls: RefCell<Vec<(usize, Arc<rustls::ClientConfig>)>>,
+    /// Request buffers lent to requests being served (see `conn`).
+    bufs: RefCell<Vec<Bufs>>,
+    /// Large read buffers lent to connections whose request outgrew their own.
+    rbufs: RefCell<Vec<Vec<u8>>>,
 }
+
+/// Buffer sets kept per worker; past this, returned ones are freed (a burst of concurrency
+/// does not pin its peak memory forever).
+pub const MAX_POOLED_BUFS: usize = 256;
 
 impl Worker {
     /// The route snapshot, refreshed when a reload published a new one. Callers hold the
@@ -104,6 +112,53 @@ impl Worker {
         }
         cache.push((key, c.clone()));
         c
+    }
+
+    /// Buffers for one request: pooled, or fresh at working size.
+    pub fn take_bufs(&self) -> Bufs {
+        self.bufs.borrow_mut().pop().unwrap_or_else(|| Bufs {
+            wbuf: Vec::with_capacity(conn::SMALL_BUF),
+            ubuf: Vec::with_capacity(conn::READ_BUF),
+            scratch: Vec::with_capacity(conn::SMALL_BUF),
+            body: Vec::new(),
+            auth: None,
+        })
+    }
+
+    /// Gives a request's buffers back; oversized ones (a huge body) are freed instead.
+    pub fn put_bufs(&self, mut b: Bufs) {
+        let sane = |v: &Vec<u8>| v.capacity() <= conn::SHRINK_ABOVE;
+        if !(sane(&b.wbuf) && sane(&b.ubuf) && sane(&b.scratch)) {
+            return;
+        }
+        if !sane(&b.body) {
+            b.body = Vec::new();
+        }
+        let mut pool = self.bufs.borrow_mut();
+        if pool.len() < MAX_POOLED_BUFS {
+            b.wbuf.clear();
+            b.ubuf.clear();
+            b.scratch.clear();
+            b.body.clear();
+            pool.push(b);
+        }
+    }
+
+    /// A large read buffer.
+    pub fn take_rbuf(&self) -> Vec<u8> {
+        self.rbufs
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(conn::READ_BUF))
+    }
+
+    /// Gives a large read buffer back.
+    pub fn put_rbuf(&self, mut b: Vec<u8>) {
+        let mut pool = self.rbufs.borrow_mut();
+        if b.capacity() <= conn::SHRINK_ABOVE && pool.len() < MAX_POOLED_BUFS {
+            b.clear();
+            pool.push(b);
+        }
     }
 
     /// This worker's counters.
@@ -260,23 +315,39 @@ pub fn start(
     shared: Arc<Shared>,
     listeners: Vec<std::net::TcpListener>,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cpus = allowed_cpus();
     listeners
         .into_iter()
         .enumerate()
         .map(|(index, l)| {
             let shared = shared.clone();
+            let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
             std::thread::Builder::new()
                 .name(format!("switchyard-w{index}"))
                 .spawn(move || {
-                    let _ = monoio::utils::bind_to_cpu_set([index % cores]);
+                    if let Some(cpu) = cpu {
+                        let _ = monoio::utils::bind_to_cpu_set([cpu]);
+                    }
                     run_worker(index, shared, l);
                 })
                 .unwrap_or_else(|e| panic!("cannot spawn worker thread: {e}"))
         })
         .collect()
+}
+
+/// The CPUs this process may run on (its affinity mask, as `taskset` or a cgroup set it), so
+/// worker i is pinned to the i-th allowed CPU rather than to CPU i.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills a cpu_set_t we own; CPU_ISSET only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
 }
 
 fn run_worker(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener) {
@@ -316,6 +387,8 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
         cached: RefCell::new((shared.routes.generation(), Rc::new(table))),
         pool: Pool::default(),
         tls: RefCell::new(Vec::new()),
+        bufs: RefCell::new(Vec::new()),
+        rbufs: RefCell::new(Vec::new()),
         shared,
     });
     // Housekeeping off the request path: hand log batches over, evict stale upstream conns.
