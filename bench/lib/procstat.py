@@ -3,6 +3,10 @@
   procstat.py cpu PID                 utime+stime of PID and every descendant, in microseconds
   procstat.py rss PID                 VmRSS of PID and every descendant, in KiB
   procstat.py rss-max PID SECONDS     largest `rss` seen, sampled every 100 ms for SECONDS
+  procstat.py core-busy CPU           non-idle time of one CPU since boot, in microseconds
+
+core-busy (user+nice+system+irq+softirq+steal of the `cpuN` line of /proc/stat) minus the server's
+and the upstream's CPU over a run is what other processes took from the servers' core: the noise.
 
 CPU comes from /proc/PID/stat fields 14 and 15 (utime, stime; proc(5)), which count every thread
 of the process, live or exited, in clock ticks (SC_CLK_TCK, 100 Hz: 10 ms resolution, so runs are
@@ -69,10 +73,22 @@ def rss_kib(root: int) -> int:
     return total
 
 
+def core_busy_us(cpu: int) -> int:
+    with open("/proc/stat") as f:
+        for line in f:
+            fields = line.split()
+            if fields[0] == f"cpu{cpu}":
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[1:9])
+                return int((user + nice + system + irq + softirq + steal) * TICK_US)
+    raise ValueError(f"no cpu{cpu} in /proc/stat")
+
+
 def main() -> None:
     what, pid = sys.argv[1], int(sys.argv[2])
     if what == "cpu":
         print(cpu_us(pid))
+    elif what == "core-busy":
+        print(core_busy_us(pid))
     elif what == "rss":
         print(rss_kib(pid))
     elif what == "rss-max":
