@@ -352,10 +352,21 @@ fn allowed_cpus() -> Vec<usize> {
 
 fn run_worker(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener) {
     let fut = accept_loop(index, shared, listener);
-    match monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+    // The ring is only ever used by this thread: let the kernel defer completion work to our
+    // own io_uring_enter calls instead of interrupting the worker for it (COOP/DEFER_TASKRUN,
+    // SINGLE_ISSUER; Linux 6.1+). Older kernels refuse the flags and get a default ring.
+    let mut tuned = io_uring::IoUring::builder();
+    tuned.setup_coop_taskrun().setup_single_issuer();
+    let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .uring_builder(tuned)
         .enable_timer()
         .build()
-    {
+        .or_else(|_| {
+            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                .enable_timer()
+                .build()
+        });
+    match built {
         Ok(mut rt) => rt.block_on(fut),
         Err(e) => {
             // io_uring was detected but the ring could not be set up (memlock limits, seccomp):

@@ -18,6 +18,9 @@ pub const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
 /// Idle connections to one address, oldest first, with the time each went idle.
 type IdleList = Vec<(UpstreamStream, Instant)>;
 
+/// Idle connections younger than this are reused without a liveness peek.
+pub const PEEK_AFTER: Duration = Duration::from_millis(500);
+
 /// The idle connections of one worker.
 #[derive(Default)]
 pub struct Pool {
@@ -25,13 +28,18 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Takes a live idle connection to `addr`, if any. Connections found closed by the peer
-    /// (a non-blocking peek reads end-of-stream or an error) or too old are dropped.
+    /// Takes a live idle connection to `addr`, if any. Connections too old are dropped, and
+    /// one idle longer than [`PEEK_AFTER`] is first checked with a non-blocking peek (dropped
+    /// when it reads end-of-stream or an error). Under load connections come back within
+    /// milliseconds and skip the peek: it is a syscall that takes the socket lock, and the
+    /// profile showed it as the largest single cost per request. The rare connection that dies
+    /// in that window is caught by `upstream::send`'s one retry on a fresh connection.
     pub fn take(&self, key: u64) -> Option<UpstreamStream> {
         let mut idle = self.idle.borrow_mut();
         let list = &mut idle.iter_mut().find(|(a, _)| *a == key)?.1;
         while let Some((s, since)) = list.pop() {
-            if since.elapsed() < MAX_IDLE_AGE && still_open(&s) {
+            let age = since.elapsed();
+            if age < MAX_IDLE_AGE && (age < PEEK_AFTER || still_open(&s)) {
                 return Some(s);
             }
         }
