@@ -225,7 +225,7 @@ pub fn parse_request_head(
         Ok(httparse::Status::Partial) => return partial(full),
         Err(e) => return Err(refine_error(window, e)),
     };
-    check_line_endings(&window[..head_len])?;
+    check_line_ends(&window[..head_len], req.headers.iter().map(|h| h.value))?;
 
     // httparse sets these once the request-line is parsed, which it is when complete.
     let (Some(method), Some(path), Some(minor_version)) = (req.method, req.path, req.version)
@@ -241,15 +241,28 @@ pub fn parse_request_head(
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
+    // The framing headers, gathered in the same pass for `framing::decide`.
+    let mut framing_headers: SmallVec<[(&[u8], &[u8]); 4]> = SmallVec::new();
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         headers.push((Span::of(buf, name), Span::of(buf, h.value)));
-        if name.eq_ignore_ascii_case(b"host") {
-            hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            scan_connection(h.value, &mut close, &mut keep_alive_token);
-        } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
+        // Dispatch on the length first: most headers match none of these, and a length
+        // compare rejects them without a case-insensitive byte loop.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
+            }
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                scan_connection(h.value, &mut close, &mut keep_alive_token);
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                framing_headers.push((name, h.value));
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                framing_headers.push((name, h.value));
+            }
+            _ => {}
         }
     }
     if hosts > 1 {
@@ -258,10 +271,7 @@ pub fn parse_request_head(
     if hosts == 0 && minor_version == 1 {
         return Err(HeadError::MissingHost);
     }
-    let framing = framing::decide(
-        req.headers.iter().map(|h| (h.name.as_bytes(), h.value)),
-        minor_version,
-    )?;
+    let framing = framing::decide(framing_headers.iter().copied(), minor_version)?;
 
     Ok(Some(RequestHead {
         method: Method::from_bytes(method.as_bytes()),
@@ -304,6 +314,38 @@ pub(crate) fn partial<T>(full: bool) -> Result<Option<T>, HeadError> {
         Err(HeadError::TooLarge)
     } else {
         Ok(None)
+    }
+}
+
+/// [`check_line_endings`] without a search per line: the end of each header line is known
+/// from httparse's value slices, so each is checked where it is (after optional trailing
+/// whitespace, `\r\n` must follow), plus the request line and the final empty line. Anything
+/// unexpected falls back to the full scan.
+pub(crate) fn check_line_ends<'a>(
+    head: &'a [u8],
+    values: impl Iterator<Item = &'a [u8]>,
+) -> Result<(), HeadError> {
+    let base = head.as_ptr() as usize;
+    let crlf_at = |i: usize| head.get(i..i + 2) == Some(b"\r\n");
+    let first_nl = memchr::memchr(b'\n', head);
+    let mut ok =
+        first_nl.is_some_and(|n| n > 0 && head[n - 1] == b'\r') && head.ends_with(b"\r\n\r\n");
+    if ok {
+        for v in values {
+            let mut end = (v.as_ptr() as usize).wrapping_sub(base) + v.len();
+            while matches!(head.get(end), Some(b' ' | b'\t')) {
+                end += 1;
+            }
+            if !crlf_at(end) {
+                ok = false;
+                break;
+            }
+        }
+    }
+    if ok {
+        Ok(())
+    } else {
+        check_line_endings(head)
     }
 }
 

@@ -396,7 +396,9 @@ pub fn scan_top_level(body: &[u8]) -> Result<TopLevel, ScanError> {
         Some(b'{') => {}
         Some(_) => return Err(ScanError::NotAnObject),
     }
-    if std::str::from_utf8(body).is_err() {
+    // simdutf8 (already under simd-json) validates at memory speed where std's validator
+    // crawls through non-ASCII text; this pass dominated a 1 MB scan of multilingual prose.
+    if simdutf8::basic::from_utf8(body).is_err() {
         return Err(ScanError::InvalidUtf8);
     }
     let mut top = TopLevel::default();
