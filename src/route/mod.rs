@@ -568,6 +568,36 @@ models = ["c"]
     }
 
     #[test]
+    fn runtime_state_survives_a_reload_for_models_that_remain() {
+        let old = table(CFG);
+        old.models[0].stats.record_ok(0, 1, 500, &old.routing);
+        // The new config drops model b and reorders the others.
+        let text = CFG
+            .replace("[[models]]\nid = \"b\"\nprovider = \"an\"\n", "")
+            .replace("models = [\"a\", \"b\", \"c\"]", "models = [\"c\", \"a\"]");
+        let cfg = Config::parse(&text, "t").unwrap();
+        let keys = vec![String::new(); cfg.providers.len()];
+        let new = RouteTable::build(&cfg, &keys, 2, Some(&old), &mut |_| {}).unwrap();
+        let a_old = &old.models[old.model_by_id("a").unwrap() as usize];
+        let a_new = &new.models[new.model_by_id("a").unwrap() as usize];
+        assert!(
+            Arc::ptr_eq(&a_old.stats, &a_new.stats),
+            "a keeps its health and latency"
+        );
+        assert_eq!(a_new.stats.ttfb_us(), Some(500));
+        let c_old = &old.models[old.model_by_id("c").unwrap() as usize];
+        let c_new = &new.models[new.model_by_id("c").unwrap() as usize];
+        assert!(Arc::ptr_eq(&c_old.stats, &c_new.stats));
+        assert!(new.model_by_id("b").is_none());
+        let p_old = &old.projects[old.project_by_slug(b"one").unwrap() as usize];
+        let p_new = &new.projects[new.project_by_slug(b"one").unwrap() as usize];
+        assert!(
+            Arc::ptr_eq(&p_old.stats, &p_new.stats),
+            "project budgets carry over"
+        );
+    }
+
+    #[test]
     fn tokens_by_digest_and_plain() {
         let t = table(CFG);
         assert_eq!(t.projects_for_token(b"sk-lr-x"), &[0]);
