@@ -48,7 +48,7 @@ pub async fn handle(
         return respond::error(w, stream, protocol, &req.trace_id, &err, bufs).await;
     };
     let protocol = endpoint.protocol();
-    match run(w, req, endpoint, target.slug, stream, bufs).await {
+    match run(w, req, endpoint, target.slug, anthropic_hdr, stream, bufs).await {
         Ok(o) => o,
         Err(err) if err.kind == ErrorKind::ClientClosed => Outcome {
             status: err.status(),
@@ -78,6 +78,7 @@ async fn run(
     req: &Request<'_>,
     endpoint: Endpoint,
     slug: Option<&[u8]>,
+    anthropic_hdr: bool,
     stream: &mut TcpStream,
     bufs: &mut Bufs,
 ) -> Result<Outcome, Error> {
@@ -98,11 +99,9 @@ async fn run(
     let project = authorize(&table, req, endpoint.protocol(), slug, &mut bufs.auth)?;
 
     if endpoint == Endpoint::Models {
-        let anthropic =
-            req.header(b"anthropic-version").is_some() || req.header(b"x-api-key").is_some();
         let mut body = std::mem::take(&mut bufs.scratch);
         body.clear();
-        models_list(&table, project, anthropic, &mut body);
+        models_list(&table, project, anthropic_hdr, &mut body);
         let out = respond::json(w, stream, 200, &req.trace_id, &body, true, bufs).await;
         bufs.scratch = body;
         return Ok(out);
@@ -120,7 +119,7 @@ async fn run(
         .map_err(|_| Error::client(ErrorKind::InvalidRequest, "`stream` must be a boolean"))?;
 
     let protocol = endpoint.protocol();
-    let est_input = estimate_input_tokens(body, &top);
+    let est_input = estimate_input_tokens(&top);
     let max_out = [
         Key::MaxTokens,
         Key::MaxCompletionTokens,
@@ -687,7 +686,7 @@ fn require_fields(endpoint: Endpoint, top: &TopLevel) -> Result<(), Error> {
 
 /// Input tokens estimated from the bytes of the prompt-bearing fields (`messages`, `input`,
 /// `system`, `instructions`, `tools`) at [`BYTES_PER_TOKEN`]; documented in the README.
-pub fn estimate_input_tokens(body: &[u8], top: &TopLevel) -> u64 {
+pub fn estimate_input_tokens(top: &TopLevel) -> u64 {
     let bytes: usize = [
         Key::Messages,
         Key::Input,
@@ -699,7 +698,6 @@ pub fn estimate_input_tokens(body: &[u8], top: &TopLevel) -> u64 {
     .filter_map(|k| top.get(*k))
     .map(|s| (s.end - s.start) as usize)
     .sum();
-    let _ = body;
     bytes.div_ceil(BYTES_PER_TOKEN) as u64
 }
 

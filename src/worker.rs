@@ -95,11 +95,7 @@ impl Worker {
     }
 
     /// The worker's TLS client config for a provider's trust roots.
-    pub fn tls_config(
-        &self,
-        _p: &crate::route::Provider,
-        roots: &Arc<rustls::RootCertStore>,
-    ) -> Arc<rustls::ClientConfig> {
+    pub fn tls_config(&self, roots: &Arc<rustls::RootCertStore>) -> Arc<rustls::ClientConfig> {
         let key = Arc::as_ptr(roots) as usize;
         let mut cache = self.tls.borrow_mut();
         if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {

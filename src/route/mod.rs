@@ -265,12 +265,11 @@ impl RouteTable {
                 }
             }
             let mut tls_roots = None;
-            if let Some(u) = url.as_ref().filter(|u| u.tls) {
+            if url.as_ref().is_some_and(|u| u.tls) {
                 match crate::upstream::tls::roots(&p.ca_file) {
                     Ok(r) => tls_roots = Some(r),
                     Err(e) => errs.push(format!("providers[{i}].ca_file: {e}")),
                 }
-                let _ = u;
             } else if !p.ca_file.is_empty() {
                 errs.push(format!(
                     "providers[{i}].ca_file: only used with an https:// base_url"

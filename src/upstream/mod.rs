@@ -203,7 +203,7 @@ async fn connect(w: &Worker, provider: &Provider) -> Result<UpstreamStream, Erro
     let Some(roots) = &provider.tls_roots else {
         return Ok(UpstreamStream::Plain(tcp));
     };
-    let config = w.tls_config(provider, roots);
+    let config = w.tls_config(roots);
     let host = provider.url.as_ref().map_or("", |u| u.host.as_str());
     match tls::TlsStream::connect(tcp, config, host, deadline).await {
         Ok(s) => Ok(UpstreamStream::Tls(Box::new(s))),
