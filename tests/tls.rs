@@ -124,6 +124,8 @@ enum Handshake {
     Done {
         sni: Option<String>,
         alpn: Option<Vec<u8>>,
+        /// The client resumed an earlier session (TLS 1.3 ticket) instead of a full handshake.
+        resumed: bool,
     },
     /// Failed; rustls's reason (for a refused certificate, the client's alert).
     Failed(String),
@@ -169,6 +171,7 @@ impl TlsUpstream {
             let _ = tx.send(Handshake::Done {
                 sni: conn.server_name().map(str::to_string),
                 alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+                resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
             });
             tap.wrap(StreamOwned::new(conn, tcp)).serve_openai();
         });
@@ -221,7 +224,7 @@ fn good_localhost() -> (Ca, PathBuf, TlsUpstream) {
 /// exactly `http/1.1` (never `h2`).
 fn assert_sni_and_alpn(up: &TlsUpstream) {
     match up.next_handshake() {
-        Handshake::Done { sni, alpn } => {
+        Handshake::Done { sni, alpn, .. } => {
             assert_eq!(sni.as_deref(), Some("localhost"), "SNI received");
             assert_eq!(
                 alpn.as_deref(),
@@ -299,6 +302,39 @@ fn tls_upstream_connections_are_pooled() {
     assert_eq!(up.up.requests().len(), 3);
     assert_eq!(gw.metric("switchyard_upstream_connects_total"), 1);
     assert_eq!(gw.metric("switchyard_upstream_reused_total"), 2);
+}
+
+/// With pooling off (`max_idle_per_worker = 0`) every request opens a new TLS connection; the
+/// worker's one client config per provider keeps the session tickets, so every handshake after
+/// the first resumes instead of repeating the full exchange.
+#[test]
+fn new_tls_connections_resume_the_workers_session() {
+    let (_ca, pem, up) = good_localhost();
+    let lines = format!(
+        "base_url = \"{}\"\nca_file = {}\nmax_idle_per_worker = 0",
+        up.base_url(),
+        toml_path(&pem)
+    );
+    let gw = Server::serve(&one_provider_config(&lines), &key_env());
+    let mut resumed = Vec::new();
+    for i in 0..3 {
+        let r = gw.chat("m1", false);
+        assert_eq!(r.status, 200, "request {i}: {}", r.dump());
+        match up.next_handshake() {
+            Handshake::Done { resumed: r, .. } => resumed.push(r),
+            Handshake::Failed(why) => panic!("handshake {i} failed: {why}"),
+        }
+    }
+    assert_eq!(
+        up.up.connections(),
+        3,
+        "pooling is off: one connection per request"
+    );
+    assert_eq!(
+        resumed,
+        [false, true, true],
+        "handshakes after the first resume"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
