@@ -337,6 +337,67 @@ fn new_tls_connections_resume_the_workers_session() {
     );
 }
 
+/// Two providers on the same host, one trusting the test CA and one not: a connection the first
+/// verified and pooled must never carry the second's request (the pool key includes the trust
+/// roots), so the second is refused as a TLS failure even right after the first succeeded.
+#[test]
+fn a_pooled_connection_never_serves_a_provider_without_its_trust() {
+    let (_ca, pem, up) = good_localhost();
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+workers = 1
+[[providers]]
+id = "trusting"
+kind = "openai"
+base_url = "{url}"
+ca_file = {pem}
+api_key_env = "TEST_OPENAI_KEY"
+[[providers]]
+id = "untrusting"
+kind = "openai"
+base_url = "{url}"
+api_key_env = "TEST_OPENAI_KEY"
+[[models]]
+id = "good"
+provider = "trusting"
+[[models]]
+id = "bad"
+provider = "untrusting"
+[[projects]]
+slug = "p"
+tokens = ["{TOKEN}"]
+models = ["good"]
+[[projects]]
+slug = "q"
+tokens = ["{TOKEN}"]
+models = ["bad"]
+"#,
+        url = up.base_url(),
+        pem = toml_path(&pem)
+    );
+    let gw = Server::serve(&config, &key_env());
+    assert_eq!(gw.chat("good", false).status, 200);
+    assert!(matches!(up.next_handshake(), Handshake::Done { .. }));
+    let r = roundtrip(
+        gw.addr,
+        &post(
+            "/projects/q/v1/chat/completions",
+            TOKEN,
+            &chat_body("bad", false),
+            "",
+        ),
+    );
+    assert_error(&r, 502, Shape::OpenAi, "api_error");
+    assert!(matches!(up.next_handshake(), Handshake::Failed(_)));
+    assert_eq!(
+        up.up.requests().len(),
+        1,
+        "only the trusting provider's request got through"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refused certificates
 
