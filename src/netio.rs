@@ -92,6 +92,38 @@ pub async fn write_range<S: AsyncWriteRent>(
     (r, b.map(|s| s.into_inner()).unwrap_or_default())
 }
 
+/// What a non-blocking one-byte peek at a socket found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peek {
+    /// Bytes are waiting to be read.
+    Data,
+    /// Nothing to read yet: the connection is open and quiet.
+    Empty,
+    /// The peer closed (end of stream) or the socket failed.
+    Closed,
+}
+
+/// Peeks at `fd` without blocking and without consuming anything (`recv` with
+/// `MSG_PEEK | MSG_DONTWAIT`).
+pub fn peek(fd: std::os::fd::RawFd) -> Peek {
+    let mut b = [0u8; 1];
+    // SAFETY: recv(2) with MSG_PEEK|MSG_DONTWAIT on a caller-owned fd into a 1-byte stack buffer.
+    let r = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr() as *mut libc::c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match r {
+        0 => Peek::Closed,
+        n if n > 0 => Peek::Data,
+        _ if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock => Peek::Empty,
+        _ => Peek::Closed,
+    }
+}
+
 /// Resolves when the client has closed its connection (EOF or error), so work on its behalf
 /// can stop at once. Bytes the client sends meanwhile (a pipelined next request) are left
 /// unread, and after seeing them this future never resolves: a half-closed keep-alive client
@@ -102,26 +134,11 @@ pub async fn client_gone(client: &monoio::net::TcpStream) {
         if client.readable(false).await.is_err() {
             return;
         }
-        let mut b = [0u8; 1];
-        // SAFETY: recv(2) with MSG_PEEK|MSG_DONTWAIT on a valid fd into a 1-byte stack buffer.
-        let r = unsafe {
-            libc::recv(
-                client.as_raw_fd(),
-                b.as_mut_ptr() as *mut libc::c_void,
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        if r == 0 {
-            return;
+        match peek(client.as_raw_fd()) {
+            Peek::Closed => return,
+            Peek::Empty => continue,
+            Peek::Data => std::future::pending::<()>().await,
         }
-        if r < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
-                continue;
-            }
-            return;
-        }
-        std::future::pending::<()>().await;
     }
 }
 

@@ -37,6 +37,15 @@ pub enum Relayed {
     After(Outcome),
 }
 
+/// The upstream's `content-type`, relayed as sent when it is plain visible ASCII (no header
+/// injection through it), `application/json` otherwise or when absent.
+fn relayable_content_type(ex: &Exchange) -> &[u8] {
+    match ex.head.header(&ex.buf, b"content-type") {
+        Some(ct) if ct.iter().all(|&b| (0x20..0x7f).contains(&b)) => ct,
+        _ => b"application/json",
+    }
+}
+
 fn is_event_stream(ct: Option<&[u8]>) -> bool {
     ct.is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"))
 }
@@ -97,12 +106,7 @@ pub async fn upstream(
         // body could echo the provider key.
         let body_ok = end > start && !echoes_key(&ex.buf[start..end], &p.key);
         let out = if body_ok {
-            let ct = ex
-                .head
-                .header(&ex.buf, b"content-type")
-                .unwrap_or(b"application/json");
-            let ct_ok = ct.iter().all(|&b| (0x20..0x7f).contains(&b));
-            let ct: &[u8] = if ct_ok { ct } else { b"application/json" };
+            let ct = relayable_content_type(&ex);
             respond::whole(
                 w,
                 client,
@@ -143,15 +147,7 @@ pub async fn upstream(
                 return Err(Relayed::Before(e));
             }
         };
-        let ct = ex
-            .head
-            .header(&ex.buf, b"content-type")
-            .unwrap_or(b"application/json");
-        let ct: &[u8] = if ct.iter().all(|&b| (0x20..0x7f).contains(&b)) {
-            ct
-        } else {
-            b"application/json"
-        };
+        let ct = relayable_content_type(&ex);
         let out = respond::whole(
             w,
             client,

@@ -28,14 +28,18 @@ fn seed() -> u64 {
 
 /// A fast per-thread random `u64` (xorshift64*), for ids and sampling; not for secrets.
 pub fn rand_u64() -> u64 {
-    RNG.with(|c| {
-        let mut x = c.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        c.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
+    RNG.with(xorshift)
+}
+
+/// One xorshift64* step on `state` (which must not be 0); shared by every non-secret random
+/// source of the crate.
+pub fn xorshift(state: &Cell<u64>) -> u64 {
+    let mut x = state.get();
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    state.set(x);
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 /// A trace id, kept as its 36-byte hyphenated text.

@@ -69,6 +69,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+use crate::trace::xorshift;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -198,16 +199,6 @@ fn mix(seed: u64) -> u64 {
     } else {
         z
     }
-}
-
-/// xorshift64* step.
-fn next(state: &Cell<u64>) -> u64 {
-    let mut x = state.get();
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    state.set(x);
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }
 
 fn now() -> Duration {
@@ -351,7 +342,7 @@ impl Mock {
 
     /// A uniform draw in `[0, 1)` from the failure generator.
     fn draw(&self) -> f64 {
-        (next(&self.rng) >> 11) as f64 / (1u64 << 53) as f64
+        (xorshift(&self.rng) >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Decides whether this request fails (see "Injected failures"). Draws only when
@@ -399,8 +390,8 @@ impl Mock {
     /// generator (no shared state, no syscall).
     fn new_id(&self, prefix: &str, now: Duration) -> String {
         let mut random = [0u8; 10];
-        random[..8].copy_from_slice(&next(&self.ids).to_le_bytes());
-        random[8..].copy_from_slice(&next(&self.ids).to_le_bytes()[..2]);
+        random[..8].copy_from_slice(&xorshift(&self.ids).to_le_bytes());
+        random[8..].copy_from_slice(&xorshift(&self.ids).to_le_bytes()[..2]);
         let millis = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
         let mut buf = [0u8; uuid::fmt::Simple::LENGTH];

@@ -7,6 +7,7 @@
 //! timeout is dropped instead (the caller decides, see `upstream::Exchange::finish`).
 
 use super::UpstreamStream;
+use crate::netio::Peek;
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -86,21 +87,9 @@ impl Pool {
 /// data on a plain connection is a protocol violation (nothing was asked); on TLS it is
 /// normal (TLS 1.3 session tickets arrive after the handshake), so only EOF counts there.
 fn still_open(s: &UpstreamStream) -> bool {
-    let tls = s.is_tls();
-    let s = s.tcp();
-    let mut b = [0u8; 1];
-    // SAFETY: recv(2) with MSG_PEEK|MSG_DONTWAIT on a valid fd into a 1-byte stack buffer.
-    let r = unsafe {
-        libc::recv(
-            s.as_raw_fd(),
-            b.as_mut_ptr() as *mut libc::c_void,
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if r < 0 {
-        std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
-    } else {
-        tls && r > 0
+    match crate::netio::peek(s.tcp().as_raw_fd()) {
+        Peek::Empty => true,
+        Peek::Data => s.is_tls(),
+        Peek::Closed => false,
     }
 }
