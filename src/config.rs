@@ -160,6 +160,23 @@ pub struct ProviderConfig {
     /// Options of the built-in mock (kind = "mock" only).
     #[serde(default)]
     pub mock: MockConfig,
+    /// Whether the provider serves `/v1/responses` itself; absent = the kind's default
+    /// (`openai` and `mock`: true, `anthropic`: false). An OpenAI-compatible server (vLLM,
+    /// Ollama, llama.cpp) sets `false`.
+    #[serde(default)]
+    pub responses: Option<bool>,
+    /// Extra static headers sent to this provider on every request (an organisation or
+    /// project id, a gateway tag). Never the key: that comes from `api_key_env` / `api_key_file`.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+impl ProviderConfig {
+    /// Whether `/v1/responses` may be sent to this provider as is.
+    pub fn serves_responses(&self) -> bool {
+        self.responses
+            .unwrap_or(matches!(self.kind, ProviderKind::Openai | ProviderKind::Mock))
+    }
 }
 
 fn default_connect_timeout() -> u64 {
