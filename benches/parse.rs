@@ -160,13 +160,13 @@ fn bench_trace(c: &mut Criterion) {
         cost_estimate: 0.000_213_75,
     };
     let mut out = Vec::with_capacity(512);
-    write_trace_sse(&mut out, TraceForm::Event, &info);
+    write_trace_sse(&mut out, TraceForm::Chunk, &info);
     let mut g = c.benchmark_group("trace");
     g.throughput(Throughput::Bytes(out.len() as u64));
     g.bench_function(format!("write_trace_sse/3_scores_{}B", out.len()), |b| {
         b.iter(|| {
             out.clear();
-            write_trace_sse(&mut out, TraceForm::Event, black_box(&info));
+            write_trace_sse(&mut out, TraceForm::Chunk, black_box(&info));
             out.len()
         })
     });
@@ -183,6 +183,7 @@ fn bench_route(c: &mut Criterion) {
         caps: caps::TOOLS,
         input_tokens: 600,
         max_output: 256,
+        ..Default::default()
     };
     let now = 1_732_550_000_000;
     let mut g = c.benchmark_group("route");

@@ -3,7 +3,7 @@
 //! Served by its own plain thread with blocking sockets, off the workers, so a slow scraper can
 //! never stall request traffic. One request per connection, 2 s deadlines.
 
-use crate::worker::Shared;
+use crate::server::worker::Shared;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;

@@ -9,7 +9,8 @@
 use crate::config::{Config, DEV_TOKEN};
 use crate::metrics::{self, Counter};
 use crate::route::{RouteTable, Routes};
-use crate::worker::{self, Service, Shared};
+use crate::server::worker::{self, Shared};
+use crate::server::Service;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,7 +227,13 @@ fn serve(flags: &Flags) -> i32 {
         }
     };
     let routes = Routes::new(table);
-    let code = run_server(&cfg, listen, routes, Service::Gateway, flags.config.clone());
+    let code = run_server(
+        &cfg,
+        listen,
+        routes,
+        crate::proxy::Gateway::new,
+        flags.config.clone(),
+    );
     if embedded && code == 0 {
         // nothing else to say
     }
@@ -278,7 +285,7 @@ fn mock_upstream(flags: &Flags) -> i32 {
         &cfg,
         listen,
         Routes::new(table),
-        Service::MockUpstream(opts),
+        move || crate::mock::serve::MockServer::new(opts.clone()),
         None,
     )
 }
@@ -298,13 +305,14 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-fn run_server(
+fn run_server<S: Service>(
     cfg: &Config,
     listen: SocketAddr,
     routes: Routes,
-    service: Service,
+    make: impl Fn() -> S + Send + Clone + 'static,
     config_path: Option<String>,
 ) -> i32 {
+    let what = make().name();
     let sigset = block_signals();
     crate::log::start_sink();
     let n = workers_for(cfg.server.workers);
@@ -320,7 +328,6 @@ fn run_server(
         routes,
         stats: (0..n).map(|_| Default::default()).collect(),
         shutdown: AtomicBool::new(false),
-        service: service.clone(),
         listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
         listen: cfg.server.listen.clone(),
     });
@@ -344,11 +351,7 @@ fn run_server(
             "legacy (epoll) driver: io_uring unavailable or MONOIO_FORCE_LEGACY_DRIVER set"
         }
     };
-    let handles = worker::start(shared.clone(), listeners);
-    let what = match service {
-        Service::Gateway => "gateway",
-        Service::MockUpstream(_) => "mock provider",
-    };
+    let handles = worker::start(shared.clone(), listeners, make);
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
@@ -363,7 +366,7 @@ fn run_server(
                 );
             }
         }
-        if matches!(service, Service::Gateway) && config_path.is_none() {
+        if what == "gateway" && config_path.is_none() {
             let _ = writeln!(
                 out,
                 "embedded config: built-in mock provider, project \"default\"; dev token: {DEV_TOKEN}"

@@ -174,8 +174,10 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// Whether `/v1/responses` may be sent to this provider as is.
     pub fn serves_responses(&self) -> bool {
-        self.responses
-            .unwrap_or(matches!(self.kind, ProviderKind::Openai | ProviderKind::Mock))
+        self.responses.unwrap_or(matches!(
+            self.kind,
+            ProviderKind::Openai | ProviderKind::Mock
+        ))
     }
 }
 

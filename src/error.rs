@@ -29,6 +29,8 @@ pub enum ErrorKind {
     BodyTooLarge,
     /// Head past `max_header_bytes`.
     HeadTooLarge,
+    /// A head that started did not complete within `header_timeout_ms`.
+    HeadTimeout,
     /// Budget or rate limit.
     RateLimited,
     /// Could not connect to the provider.
@@ -108,6 +110,7 @@ impl Error {
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::HeadTooLarge => 431,
+            ErrorKind::HeadTimeout => 408,
             ErrorKind::RateLimited => 429,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
@@ -122,6 +125,7 @@ impl Error {
             ErrorKind::BadFraming
             | ErrorKind::InvalidRequest
             | ErrorKind::NoCandidate
+            | ErrorKind::HeadTimeout
             | ErrorKind::MethodNotAllowed => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::Forbidden => "permission_error",
@@ -151,6 +155,7 @@ impl Error {
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::HeadTooLarge => "header_too_large",
+            ErrorKind::HeadTimeout => "request_timeout",
             ErrorKind::RateLimited => "rate_limit_exceeded",
             ErrorKind::UpstreamConnect => "upstream_connect_failed",
             ErrorKind::UpstreamFailed => "upstream_failed",
@@ -176,7 +181,10 @@ impl Error {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::BadFraming | ErrorKind::BodyTooLarge | ErrorKind::HeadTooLarge
+            ErrorKind::BadFraming
+                | ErrorKind::BodyTooLarge
+                | ErrorKind::HeadTooLarge
+                | ErrorKind::HeadTimeout
         )
     }
 }

@@ -87,13 +87,21 @@ impl std::fmt::Debug for TraceId {
     }
 }
 
-/// How the trace is carried in one response.
+/// How the trace is carried in one stream. Each `data:` form is one that strict clients
+/// accept as an event of their own protocol (the official SDKs' iteration loops and stream
+/// helpers, and clients that validate every event against the protocol's schema).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceForm {
-    /// `data: {"type":"trace",...}` event.
-    Event,
-    /// `: trace {...}` SSE comment (always on `/v1/responses`, whose SDK helper rejects
-    /// unknown `data:` events).
+    /// Chat completions: `data: {"type":"trace",...}` that is at the same time a valid, empty
+    /// `chat.completion.chunk` (`object`, `id`, `created`, one choice with an empty delta), so
+    /// `chunk.choices[0].delta.content` loops see nothing to print. No role in the delta: the
+    /// SDKs' helpers would double it.
+    Chunk,
+    /// Messages: an Anthropic `ping` event carrying the trace, `event: ping` /
+    /// `data: {"type":"ping","trace":{...}}`; every Anthropic client skips pings.
+    Ping,
+    /// `: trace {...}` SSE comment. Always on `/v1/responses`, where any `data:` event before
+    /// `response.created` breaks the SDK's `responses.stream()` helper.
     Comment,
     /// Left out.
     Off,
@@ -113,8 +121,11 @@ impl TraceForm {
         match mode {
             TraceMode::Off => TraceForm::Off,
             TraceMode::Comment => TraceForm::Comment,
-            TraceMode::Event if endpoint == Endpoint::Responses => TraceForm::Comment,
-            TraceMode::Event => TraceForm::Event,
+            TraceMode::Event => match endpoint {
+                Endpoint::Responses => TraceForm::Comment,
+                Endpoint::Messages | Endpoint::CountTokens => TraceForm::Ping,
+                Endpoint::ChatCompletions | Endpoint::Models => TraceForm::Chunk,
+            },
         }
     }
 }
@@ -148,6 +159,12 @@ pub struct TraceInfo<'a> {
 
 /// Appends the trace JSON object.
 pub fn write_trace_json(out: &mut Vec<u8>, t: &TraceInfo<'_>) {
+    write_trace_fields(out, t);
+    out.push(b'}');
+}
+
+/// Appends the trace object without its closing brace, so a form can add its own keys.
+fn write_trace_fields(out: &mut Vec<u8>, t: &TraceInfo<'_>) {
     out.extend_from_slice(b"{\"type\":\"trace\",\"traceId\":\"");
     out.extend_from_slice(t.id.as_bytes());
     out.extend_from_slice(b"\",\"model\":");
@@ -180,17 +197,30 @@ pub fn write_trace_json(out: &mut Vec<u8>, t: &TraceInfo<'_>) {
     }
     out.extend_from_slice(b"],\"costEstimate\":");
     push_f64(out, t.cost_estimate);
-    out.push(b'}');
 }
 
-/// Appends the trace in `form` as SSE: `data: {...}\n\n` or `: trace {...}\n\n`.
+/// Appends the trace in `form` as one SSE event (see [`TraceForm`]).
 pub fn write_trace_sse(out: &mut Vec<u8>, form: TraceForm, t: &TraceInfo<'_>) {
     match form {
         TraceForm::Off => {}
-        TraceForm::Event => {
+        TraceForm::Chunk => {
             out.extend_from_slice(b"data: ");
+            write_trace_fields(out, t);
+            out.extend_from_slice(b",\"object\":\"chat.completion.chunk\",\"id\":\"chatcmpl-");
+            out.extend_from_slice(t.id.as_bytes());
+            out.extend_from_slice(b"\",\"created\":");
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            crate::http1::write::push_u64(out, now);
+            out.extend_from_slice(
+                b",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":null}]}\n\n",
+            );
+        }
+        TraceForm::Ping => {
+            out.extend_from_slice(b"event: ping\ndata: {\"type\":\"ping\",\"trace\":");
             write_trace_json(out, t);
-            out.extend_from_slice(b"\n\n");
+            out.extend_from_slice(b"}\n\n");
         }
         TraceForm::Comment => {
             out.extend_from_slice(b": trace ");
@@ -249,16 +279,83 @@ mod tests {
             attempts: &[("z", "timeout")],
             cost_estimate: 0.000025,
         };
+        use simd_json::prelude::*;
+        let check = |v: &simd_json::OwnedValue| {
+            assert_eq!(v["type"].as_str(), Some("trace"));
+            assert_eq!(v["traceId"].as_str(), Some(id.as_str()));
+            assert_eq!(v["scores"][1]["model"].as_str(), Some("b\""));
+            assert_eq!(v["attempts"][0]["error"].as_str(), Some("timeout"));
+            assert!((v["costEstimate"].as_f64().unwrap() - 0.000025).abs() < 1e-12);
+        };
+
+        // Chat completions: the trace is also an empty chat.completion.chunk.
         let mut out = Vec::new();
-        write_trace_sse(&mut out, TraceForm::Event, &info);
+        write_trace_sse(&mut out, TraceForm::Chunk, &info);
         assert!(out.starts_with(b"data: {\"type\":\"trace\""));
         assert!(out.ends_with(b"}\n\n"));
         let mut json = out[6..out.len() - 2].to_vec();
         let v = simd_json::to_owned_value(&mut json).unwrap();
-        use simd_json::prelude::*;
-        assert_eq!(v["traceId"].as_str(), Some(id.as_str()));
-        assert_eq!(v["scores"][1]["model"].as_str(), Some("b\""));
-        assert_eq!(v["attempts"][0]["error"].as_str(), Some("timeout"));
-        assert!((v["costEstimate"].as_f64().unwrap() - 0.000025).abs() < 1e-12);
+        check(&v);
+        assert_eq!(v["object"].as_str(), Some("chat.completion.chunk"));
+        assert_eq!(
+            v["id"].as_str().unwrap(),
+            format!("chatcmpl-{}", id.as_str())
+        );
+        assert!(v["created"].as_u64().unwrap() > 1_700_000_000);
+        let choice = &v["choices"][0];
+        assert_eq!(choice["index"].as_u64(), Some(0));
+        assert!(choice["finish_reason"].is_null());
+        assert_eq!(
+            choice["delta"].as_object().map(|d| d.len()),
+            Some(0),
+            "no role, no content"
+        );
+
+        // Messages: a ping event carrying it.
+        out.clear();
+        write_trace_sse(&mut out, TraceForm::Ping, &info);
+        assert!(out.starts_with(b"event: ping\ndata: {\"type\":\"ping\",\"trace\":{"));
+        let start = out.iter().position(|&b| b == b'{').unwrap();
+        let mut json = out[start..out.len() - 2].to_vec();
+        let v = simd_json::to_owned_value(&mut json).unwrap();
+        assert_eq!(v["type"].as_str(), Some("ping"));
+        check(&v["trace"]);
+
+        // Responses: a comment.
+        out.clear();
+        write_trace_sse(&mut out, TraceForm::Comment, &info);
+        assert!(out.starts_with(b": trace {"));
+        let mut json = out[8..out.len() - 2].to_vec();
+        check(&simd_json::to_owned_value(&mut json).unwrap());
+    }
+
+    #[test]
+    fn each_endpoint_gets_its_form() {
+        use crate::config::TraceMode;
+        let f = |e, m, o| TraceForm::choose(e, m, o);
+        assert_eq!(
+            f(Endpoint::ChatCompletions, TraceMode::Event, false),
+            TraceForm::Chunk
+        );
+        assert_eq!(
+            f(Endpoint::Messages, TraceMode::Event, false),
+            TraceForm::Ping
+        );
+        assert_eq!(
+            f(Endpoint::Responses, TraceMode::Event, false),
+            TraceForm::Comment
+        );
+        assert_eq!(
+            f(Endpoint::Messages, TraceMode::Comment, false),
+            TraceForm::Comment
+        );
+        assert_eq!(
+            f(Endpoint::ChatCompletions, TraceMode::Off, false),
+            TraceForm::Off
+        );
+        assert_eq!(
+            f(Endpoint::ChatCompletions, TraceMode::Event, true),
+            TraceForm::Off
+        );
     }
 }

@@ -157,7 +157,41 @@ fn data_trace(ev: &Event) -> OwnedValue {
         d.starts_with("{\"type\":\"trace\""),
         "the first event is not the trace: {d}"
     );
-    parse_json(d.as_bytes())
+    let v = parse_json(d.as_bytes());
+    // It is also a valid, empty chat.completion.chunk, so `choices[0].delta` loops work.
+    assert_eq!(str_of(&v, "object"), Some("chat.completion.chunk"), "{d}");
+    let id = str_of(&v, "id").unwrap_or_default();
+    assert!(id.starts_with("chatcmpl-"), "{d}");
+    assert!(v.get("created").and_then(|c| c.as_u64()).is_some(), "{d}");
+    let choice = &v["choices"][0];
+    assert_eq!(choice.get("index").and_then(|i| i.as_u64()), Some(0), "{d}");
+    assert!(
+        choice.get("finish_reason").is_some_and(|f| f.is_null()),
+        "{d}"
+    );
+    assert_eq!(
+        choice
+            .get("delta")
+            .and_then(|x| x.as_object())
+            .map(|o| o.len()),
+        Some(0),
+        "an empty delta: {d}"
+    );
+    v
+}
+
+/// The trace carried by an Anthropic `ping` event (the first event of a messages stream).
+fn ping_trace(ev: &Event) -> OwnedValue {
+    assert_eq!(ev.event.as_deref(), Some("ping"), "not a ping: {ev:?}");
+    let d = ev.data.as_deref().unwrap_or_default();
+    assert!(
+        d.starts_with("{\"type\":\"ping\",\"trace\":{"),
+        "the ping does not carry the trace: {d}"
+    );
+    let v = parse_json(d.as_bytes());
+    let trace = v.get("trace").cloned().unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(str_of(&trace, "type"), Some("trace"), "{d}");
+    trace
 }
 
 fn assert_stream_head(r: &Response) {
@@ -258,7 +292,7 @@ fn messages_non_streaming_and_streaming() {
     );
     assert_stream_head(&r);
     let events = sse_events(&r.body);
-    check_trace(&data_trace(&events[0]), &r, "claude-test", "ant");
+    check_trace(&ping_trace(&events[0]), &r, "claude-test", "ant");
     assert_eq!(
         events.get(1).and_then(|e| e.event.as_deref()),
         Some("message_start"),

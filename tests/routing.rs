@@ -127,7 +127,15 @@ fn trace_of(r: &Response) -> OwnedValue {
         .first()
         .and_then(|e| e.data.clone())
         .unwrap_or_else(|| panic!("no first data event: {}", r.text()));
-    let v = parse_json(data.as_bytes());
+    let mut v = parse_json(data.as_bytes());
+    // On messages streams the trace rides in an Anthropic `ping` event.
+    if events[0].event.as_deref() == Some("ping") {
+        assert_eq!(v.get("type").and_then(|t| t.as_str()), Some("ping"));
+        v = v
+            .get("trace")
+            .cloned()
+            .unwrap_or_else(|| panic!("a ping without the trace: {}", r.text()));
+    }
     assert_eq!(
         v.get("type").and_then(|t| t.as_str()),
         Some("trace"),

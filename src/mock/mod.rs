@@ -65,9 +65,11 @@ mod json;
 mod reply;
 mod request;
 mod responses;
+pub mod serve;
 mod stream;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use crate::trace::xorshift;
 use std::cell::Cell;

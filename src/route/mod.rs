@@ -9,13 +9,15 @@
 //! Which candidates serve a request, in which order, is `policy`'s; the runtime state the
 //! policies read (health, latency, spend) is `stats`'s, and survives snapshot swaps for models
 //! and projects that still exist. Only models whose provider speaks the route's protocol are
-//! candidates (translation is its own piece of work).
+//! candidates (translation is its own piece of work), and on `/v1/responses` only those whose
+//! provider serves it.
 
 pub mod policy;
 pub mod stats;
 
 use crate::config::{BudgetConfig, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl};
 use crate::endpoint::Protocol;
+use crate::provider::Adapter;
 use arc_swap::ArcSwap;
 use policy::Policy;
 use sha2::{Digest, Sha256};
@@ -42,10 +44,14 @@ pub struct Provider {
     pub tls_roots: Option<Arc<rustls::RootCertStore>>,
     /// Pool key: connections are interchangeable when scheme, host, port and trust roots match.
     pub pool_key: u64,
-    /// The auth header line(s) to send, `name: value\r\n`, built once. Holds the key: never
-    /// logged, never shown (see the `Debug` impl).
-    pub auth_lines: Vec<u8>,
-    /// The key itself, for scrubbing upstream error bodies before relaying them.
+    /// What differs between provider kinds: protocol, paths, auth headers, status rule.
+    pub adapter: &'static dyn Adapter,
+    /// Serves `/v1/responses` itself (config `responses`).
+    pub responses: bool,
+    /// The configured static `headers`, as `name: value\r\n` lines, built once.
+    pub extra_headers: Vec<u8>,
+    /// The key: the adapter writes it into each request, and upstream error bodies are
+    /// scrubbed for it. Never logged, never shown (see the `Debug` impl).
     pub key: String,
     /// `Host: ...\r\n`.
     pub host_line: Vec<u8>,
@@ -101,11 +107,7 @@ impl Provider {
 
     /// Whether this provider can serve a route of `protocol` without translation.
     pub fn speaks(&self, protocol: Protocol) -> bool {
-        match self.kind {
-            ProviderKind::Mock => true,
-            ProviderKind::Openai => protocol == Protocol::OpenAi,
-            ProviderKind::Anthropic => protocol == Protocol::Anthropic,
-        }
+        self.adapter.speaks(protocol)
     }
 }
 
@@ -249,20 +251,12 @@ impl RouteTable {
                     )),
                 }
             }
-            let mut auth_lines = Vec::new();
-            if !key.is_empty() {
-                match p.kind {
-                    ProviderKind::Anthropic => {
-                        auth_lines.extend_from_slice(b"x-api-key: ");
-                        auth_lines.extend_from_slice(key.as_bytes());
-                        auth_lines.extend_from_slice(b"\r\n");
-                    }
-                    ProviderKind::Openai | ProviderKind::Mock => {
-                        auth_lines.extend_from_slice(b"Authorization: Bearer ");
-                        auth_lines.extend_from_slice(key.as_bytes());
-                        auth_lines.extend_from_slice(b"\r\n");
-                    }
-                }
+            let mut extra_headers = Vec::new();
+            for (name, value) in &p.headers {
+                extra_headers.extend_from_slice(name.as_bytes());
+                extra_headers.extend_from_slice(b": ");
+                extra_headers.extend_from_slice(value.as_bytes());
+                extra_headers.extend_from_slice(b"\r\n");
             }
             let mut tls_roots = None;
             if url.as_ref().is_some_and(|u| u.tls) {
@@ -298,7 +292,9 @@ impl RouteTable {
                 addrs: ArcSwap::from_pointee(addrs),
                 tls_roots,
                 pool_key,
-                auth_lines,
+                adapter: crate::provider::adapter(p.kind),
+                responses: p.serves_responses(),
+                extra_headers,
                 key,
                 host_line,
                 connect_timeout: Duration::from_millis(p.connect_timeout_ms),

@@ -86,6 +86,8 @@ pub struct Features {
     pub input_tokens: u64,
     /// Requested output tokens (`max_tokens` and kin; 0 when absent).
     pub max_output: u64,
+    /// The request is for `/v1/responses`: only providers that serve it are candidates.
+    pub responses: bool,
 }
 
 /// One candidate in try order.
@@ -105,7 +107,8 @@ pub type Decision = SmallVec<[Ranked; INLINE_CANDIDATES]>;
 /// Why no candidate is left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoRoute {
-    /// No model of the project speaks the route's protocol.
+    /// No model of the project speaks the route's protocol (or, on `/v1/responses`, has a
+    /// provider that serves it).
     Protocol,
     /// The project's budget is spent.
     ProjectBudget,
@@ -141,7 +144,10 @@ pub fn decide(
         .models
         .iter()
         .copied()
-        .filter(|&m| table.provider_of(m).speaks(protocol))
+        .filter(|&m| {
+            let p = table.provider_of(m);
+            p.speaks(protocol) && (p.responses || !feats.responses)
+        })
         .collect();
     if cands.is_empty() {
         return Err(NoRoute::Protocol);
@@ -233,7 +239,10 @@ pub fn decide(
                 .models
                 .iter()
                 .copied()
-                .filter(|&m| table.provider_of(m).speaks(protocol))
+                .filter(|&m| {
+                    let p = table.provider_of(m);
+                    p.speaks(protocol) && (p.responses || !feats.responses)
+                })
                 .collect();
             health = cands.iter().map(|_| (Health::Closed(0.0), false)).collect();
         }
@@ -602,6 +611,7 @@ budget = { window_ms = 60000, max_spend_usd = 0.5 }
             input_tokens: 120,
             max_output: 30,
             caps: 0,
+            ..Default::default()
         };
         let got = run(&t, "fit", None, &f).unwrap();
         assert_eq!(

@@ -6,17 +6,27 @@
 //! is then either read whole ([`Exchange::read_body`]) or relayed piece by piece by `relay`.
 //! A request on a pooled connection that fails before any response byte arrived is retried
 //! once on a fresh connection: the provider closed the idle connection, not the request.
+//!
+//! [`Upstream`] is what one worker's gateway keeps for it: the pool and the TLS client
+//! configs. Requests take it, the provider and the counters they bump, never the worker.
+//! A `kind = "mock"` provider is connected to in process ([`MockConn`]): its answer is read
+//! through the same [`Exchange`] and relay as a socket's.
 
 pub mod pool;
 pub mod tls;
 
+use crate::config::ProviderKind;
 use crate::error::{Error, ErrorKind};
 use crate::http1::{self, ChunkedDecoder, ResponseFraming, ResponseHead};
-use crate::metrics::Counter;
+use crate::metrics::{CoreStats, Counter};
+use crate::mock::wire::MockConn;
+use crate::mock::MockOptions;
 use crate::netio::{self, IoFail};
 use crate::route::Provider;
-use crate::worker::Worker;
 use monoio::net::TcpStream;
+use pool::Pool;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Largest upstream response head accepted.
 pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -24,12 +34,44 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// connection is dropped).
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// An upstream connection, plain or TLS.
+/// One worker's upstream client state.
+#[derive(Default)]
+pub struct Upstream {
+    /// Idle keep-alive connections.
+    pub pool: Pool,
+    /// TLS client configs, one per provider trust store, built on first use and kept so
+    /// session resumption works without sharing a cache between cores.
+    tls: RefCell<Vec<(usize, Arc<rustls::ClientConfig>)>>,
+}
+
+/// TLS configs kept per worker; configs of replaced snapshots are dropped past this (reloads).
+const MAX_TLS_CONFIGS: usize = 64;
+
+impl Upstream {
+    /// The TLS client config for a provider's trust roots.
+    pub fn tls_config(&self, roots: &Arc<rustls::RootCertStore>) -> Arc<rustls::ClientConfig> {
+        let key = Arc::as_ptr(roots) as usize;
+        let mut cache = self.tls.borrow_mut();
+        if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {
+            return c.clone();
+        }
+        let c = tls::client_config(roots.clone());
+        if cache.len() >= MAX_TLS_CONFIGS {
+            cache.remove(0);
+        }
+        cache.push((key, c.clone()));
+        c
+    }
+}
+
+/// An upstream connection: plain, TLS, or the in-process mock.
 pub enum UpstreamStream {
     /// `http://`
     Plain(TcpStream),
     /// `https://`
     Tls(Box<tls::TlsStream>),
+    /// `kind = "mock"`: answered in process.
+    Mock(Box<MockConn>),
 }
 
 impl UpstreamStream {
@@ -43,6 +85,11 @@ impl UpstreamStream {
         match self {
             UpstreamStream::Plain(s) => netio::read_more(s, buf, min_spare, deadline).await,
             UpstreamStream::Tls(s) => s.read_more(buf, min_spare, deadline).await,
+            UpstreamStream::Mock(m) => {
+                let mut buf = buf;
+                let r = m.read_more(&mut buf, deadline).await;
+                (r, buf)
+            }
         }
     }
 
@@ -61,14 +108,19 @@ impl UpstreamStream {
                 let r = s.write_all(&buf, deadline).await;
                 (r, buf)
             }
+            UpstreamStream::Mock(m) => {
+                m.write_request(&buf);
+                (Ok(()), buf)
+            }
         }
     }
 
-    /// The TCP socket underneath.
-    pub fn tcp(&self) -> &TcpStream {
+    /// The TCP socket underneath (none for the mock).
+    pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            UpstreamStream::Plain(s) => s,
-            UpstreamStream::Tls(s) => s.tcp(),
+            UpstreamStream::Plain(s) => Some(s),
+            UpstreamStream::Tls(s) => Some(s.tcp()),
+            UpstreamStream::Mock(_) => None,
         }
     }
 
@@ -94,7 +146,8 @@ pub struct Exchange {
 /// giving up at once when the client closes its connection meanwhile. `ubuf` is the
 /// connection's reused upstream buffer; on error it is returned for reuse.
 pub async fn send(
-    w: &Worker,
+    up: &Upstream,
+    stats: &CoreStats,
     provider: &Provider,
     req: &mut Vec<u8>,
     ubuf: Vec<u8>,
@@ -104,10 +157,13 @@ pub async fn send(
     let key = provider.pool_key;
     // One retry, only for a pooled connection that turned out dead before answering.
     for attempt in 0..2 {
-        let (conn, reused) = match w.pool.take(key) {
+        let pooled = (provider.kind != ProviderKind::Mock)
+            .then(|| up.pool.take(key))
+            .flatten();
+        let (conn, reused) = match pooled {
             Some(c) if attempt == 0 => (c, true),
             _ => {
-                let connecting = connect(w, provider);
+                let connecting = connect(up, stats, provider);
                 let res = monoio::select! {
                     r = connecting => r,
                     _ = netio::client_gone_later(client) => Err(client_closed()),
@@ -119,7 +175,7 @@ pub async fn send(
             }
         };
         if reused {
-            w.stats().inc(Counter::UpstreamReused);
+            stats.inc(Counter::UpstreamReused);
         }
         let mut conn = conn;
         let deadline = netio::after(provider.first_byte_timeout);
@@ -169,8 +225,22 @@ fn client_closed() -> Error {
 
 /// Opens a connection to the provider within `connect_timeout` (TCP and, for `https://`,
 /// the TLS handshake).
-async fn connect(w: &Worker, provider: &Provider) -> Result<UpstreamStream, Error> {
-    w.stats().inc(Counter::UpstreamConnects);
+async fn connect(
+    up: &Upstream,
+    stats: &CoreStats,
+    provider: &Provider,
+) -> Result<UpstreamStream, Error> {
+    if provider.kind == ProviderKind::Mock {
+        let m = &provider.mock;
+        return Ok(UpstreamStream::Mock(Box::new(MockConn::new(MockOptions {
+            ttft_ms: m.ttft_ms,
+            tokens_per_s: m.tokens_per_s,
+            reply_tokens: m.reply_tokens,
+            fail_rate: m.fail_rate,
+            seed: 0,
+        }))));
+    }
+    stats.inc(Counter::UpstreamConnects);
     let Some(addr) = provider.addr() else {
         return Err(Error::upstream(
             ErrorKind::UpstreamConnect,
@@ -203,7 +273,7 @@ async fn connect(w: &Worker, provider: &Provider) -> Result<UpstreamStream, Erro
     let Some(roots) = &provider.tls_roots else {
         return Ok(UpstreamStream::Plain(tcp));
     };
-    let config = w.tls_config(roots);
+    let config = up.tls_config(roots);
     let host = provider.url.as_ref().map_or("", |u| u.host.as_str());
     match tls::TlsStream::connect(tcp, config, host, deadline).await {
         Ok(s) => Ok(UpstreamStream::Tls(Box::new(s))),
@@ -390,10 +460,11 @@ impl Exchange {
         }
     }
 
-    /// Returns the connection to the worker's pool when `reusable`, else closes it.
-    pub fn finish(self, w: &Worker, provider: &Provider, reusable: bool) -> Vec<u8> {
-        if reusable {
-            w.pool.put(self.key, self.conn, provider.max_idle);
+    /// Returns the connection to the worker's pool when `reusable` (never the mock's), else
+    /// closes it. Hands back the buffer.
+    pub fn finish(self, up: &Upstream, provider: &Provider, reusable: bool) -> Vec<u8> {
+        if reusable && !matches!(self.conn, UpstreamStream::Mock(_)) {
+            up.pool.put(self.key, self.conn, provider.max_idle);
         }
         self.buf
     }

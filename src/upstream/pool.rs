@@ -87,7 +87,8 @@ impl Pool {
 /// data on a plain connection is a protocol violation (nothing was asked); on TLS it is
 /// normal (TLS 1.3 session tickets arrive after the handshake), so only EOF counts there.
 fn still_open(s: &UpstreamStream) -> bool {
-    match crate::netio::peek(s.tcp().as_raw_fd()) {
+    let Some(tcp) = s.tcp() else { return false };
+    match crate::netio::peek(tcp.as_raw_fd()) {
         Peek::Empty => true,
         Peek::Data => s.is_tls(),
         Peek::Closed => false,

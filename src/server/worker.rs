@@ -10,11 +10,10 @@
 //! inside [`CatchUnwind`], because monoio does not catch task panics and a panicking task would
 //! otherwise unwind through the runtime and take every connection of the worker with it.
 
-use crate::conn::{self, Bufs, Outcome, Request};
+use super::conn::{self, Bufs};
+use super::Service;
 use crate::metrics::{CoreStats, Counter};
 use crate::route::{RouteTable, Routes};
-use crate::upstream::pool::Pool;
-use monoio::net::TcpStream;
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
@@ -32,15 +31,6 @@ use std::task::{Context, Poll};
 #[allow(clippy::redundant_allocation)]
 pub type Snapshot = Rc<Arc<RouteTable>>;
 
-/// What the listeners serve.
-#[derive(Clone, Debug)]
-pub enum Service {
-    /// The gateway: the proxy API.
-    Gateway,
-    /// The built-in mock provider as its own server (`switchyard mock-upstream`).
-    MockUpstream(crate::mock::MockOptions),
-}
-
 /// State all workers share.
 pub struct Shared {
     /// The published route snapshot.
@@ -49,8 +39,6 @@ pub struct Shared {
     pub stats: Vec<CoreStats>,
     /// Set on SIGTERM/SIGINT: finish in-flight requests, accept nothing new.
     pub shutdown: AtomicBool,
-    /// What the workers serve.
-    pub service: Service,
     /// Listener fds, so the signal thread can stop accepting.
     pub listener_fds: Vec<RawFd>,
     /// The configured listen address (a reload cannot change it).
@@ -67,11 +55,6 @@ pub struct Worker {
     /// non-atomic increment: cloning the shared `Arc` per request would bounce its reference
     /// count's cache line between cores.
     cached: RefCell<(u64, Snapshot)>,
-    /// Pooled upstream connections.
-    pub pool: Pool,
-    /// TLS client configs, one per provider trust store, built on first use and kept so
-    /// session resumption works without sharing a cache between cores.
-    tls: RefCell<Vec<(usize, Arc<rustls::ClientConfig>)>>,
     /// Request buffers lent to requests being served (see `conn`).
     bufs: RefCell<Vec<Bufs>>,
     /// Large read buffers lent to connections whose request outgrew their own.
@@ -92,22 +75,6 @@ impl Worker {
             *c = (gen, Rc::new(self.shared.routes.load()));
         }
         c.1.clone()
-    }
-
-    /// The worker's TLS client config for a provider's trust roots.
-    pub fn tls_config(&self, roots: &Arc<rustls::RootCertStore>) -> Arc<rustls::ClientConfig> {
-        let key = Arc::as_ptr(roots) as usize;
-        let mut cache = self.tls.borrow_mut();
-        if let Some((_, c)) = cache.iter().find(|(k, _)| *k == key) {
-            return c.clone();
-        }
-        let c = crate::upstream::tls::client_config(roots.clone());
-        // Configs of replaced snapshots are dropped once there are many (reloads).
-        if cache.len() >= 64 {
-            cache.remove(0);
-        }
-        cache.push((key, c.clone()));
-        c
     }
 
     /// Buffers for one request: pooled, or fresh at working size.
@@ -165,21 +132,6 @@ impl Worker {
     /// Whether the process is draining.
     pub fn shutting_down(&self) -> bool {
         self.shared.shutdown.load(Ordering::Relaxed)
-    }
-
-    /// Hands a framed request to the service.
-    pub async fn service_handle(
-        &self,
-        req: &Request<'_>,
-        stream: &mut TcpStream,
-        bufs: &mut Bufs,
-    ) -> Outcome {
-        match &self.shared.service {
-            Service::Gateway => crate::gateway::handle(self, req, stream, bufs).await,
-            Service::MockUpstream(opts) => {
-                crate::mock_server::handle(self, opts, req, stream, bufs).await
-            }
-        }
     }
 }
 
@@ -305,18 +257,24 @@ pub fn driver() -> Driver {
     }
 }
 
-/// Starts one thread per listener; each pins itself to a core and runs its accept loop until
-/// shutdown.
-pub fn start(
+/// Starts one thread per listener; each pins itself to a core, makes its own service with
+/// `make` and runs its accept loop until shutdown.
+pub fn start<S, F>(
     shared: Arc<Shared>,
     listeners: Vec<std::net::TcpListener>,
-) -> Vec<std::thread::JoinHandle<()>> {
+    make: F,
+) -> Vec<std::thread::JoinHandle<()>>
+where
+    S: Service,
+    F: Fn() -> S + Send + Clone + 'static,
+{
     let cpus = allowed_cpus();
     listeners
         .into_iter()
         .enumerate()
         .map(|(index, l)| {
             let shared = shared.clone();
+            let make = make.clone();
             let cpu = (!cpus.is_empty()).then(|| cpus[index % cpus.len()]);
             std::thread::Builder::new()
                 .name(format!("switchyard-w{index}"))
@@ -324,7 +282,7 @@ pub fn start(
                     if let Some(cpu) = cpu {
                         let _ = monoio::utils::bind_to_cpu_set([cpu]);
                     }
-                    run_worker(index, shared, l);
+                    run_worker(index, shared, l, make);
                 })
                 .unwrap_or_else(|e| panic!("cannot spawn worker thread: {e}"))
         })
@@ -346,8 +304,13 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-fn run_worker(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener) {
-    let fut = accept_loop(index, shared, listener);
+fn run_worker<S: Service>(
+    index: usize,
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    make: impl Fn() -> S,
+) {
+    let fut = accept_loop(index, shared, listener, make());
     // The ring is only ever used by this thread: let the kernel defer completion work to our
     // own io_uring_enter calls instead of interrupting the worker for it (COOP/DEFER_TASKRUN,
     // SINGLE_ISSUER; Linux 6.1+). Older kernels refuse the flags and get a default ring.
@@ -379,7 +342,12 @@ fn run_worker(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener
     }
 }
 
-async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpListener) {
+async fn accept_loop<S: Service>(
+    index: usize,
+    shared: Arc<Shared>,
+    listener: std::net::TcpListener,
+    service: S,
+) {
     let listener = match monoio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -392,14 +360,14 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
     let worker = Rc::new(Worker {
         index,
         cached: RefCell::new((shared.routes.generation(), Rc::new(table))),
-        pool: Pool::default(),
-        tls: RefCell::new(Vec::new()),
         bufs: RefCell::new(Vec::new()),
         rbufs: RefCell::new(Vec::new()),
         shared,
     });
-    // Housekeeping off the request path: hand log batches over, evict stale upstream conns.
-    let w = worker.clone();
+    let service = Rc::new(service);
+    // Housekeeping off the request path: hand log batches over, the service's own (evicting
+    // stale upstream connections).
+    let svc = service.clone();
     monoio::spawn(async move {
         let mut ticks = 0u32;
         loop {
@@ -407,7 +375,7 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
             crate::log::flush_worker();
             ticks = ticks.wrapping_add(1);
             if ticks.is_multiple_of(10) {
-                w.pool.evict_idle();
+                svc.tick();
             }
         }
     });
@@ -416,11 +384,15 @@ async fn accept_loop(index: usize, shared: Arc<Shared>, listener: std::net::TcpL
             Ok((stream, _peer)) => {
                 let _ = stream.set_nodelay(true);
                 let w = worker.clone();
+                let svc = service.clone();
                 w.stats().inc(Counter::ConnectionsAccepted);
                 monoio::spawn(async move {
                     w.stats().inc(Counter::ConnectionsOpen);
                     let guard = OpenGuard(w.clone());
-                    if CatchUnwind(conn::serve(w.clone(), stream)).await.is_err() {
+                    if CatchUnwind(conn::serve(w.clone(), svc, stream))
+                        .await
+                        .is_err()
+                    {
                         w.stats().inc(Counter::Panics);
                         crate::error!(
                             "worker {}: a connection task panicked; connection closed",

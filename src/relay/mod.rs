@@ -10,31 +10,80 @@
 //! (OpenAI `data: {"error":...}`, Anthropic `event: error`) and the terminating chunk, never a
 //! fake `[DONE]`. A client write failure drops the upstream connection at once.
 
-use crate::conn::{Bufs, Outcome, Request};
 use crate::endpoint::Protocol;
 use crate::error::{self, Error, ErrorKind};
-use crate::gateway::Attempt;
-use crate::http1::write::{chunk_header, LAST_CHUNK, MAX_CHUNK_HEADER};
+use crate::http1::write::{chunk_header, LAST_CHUNK};
 use crate::http1::{ChunkedDecoder, ResponseFraming};
-use crate::metrics::Counter;
-use crate::mock::{self, Mock, MockOptions};
+use crate::metrics::{CoreStats, Counter};
 use crate::netio::{self, IoFail};
-use crate::respond;
-use crate::upstream::{Exchange, MAX_ERROR_BODY};
-use crate::worker::Worker;
+use crate::provider::StatusClass;
+use crate::route::{Limits, Provider};
+use crate::server::conn::Bufs;
+use crate::server::respond;
+use crate::trace::TraceId;
+use crate::upstream::{Exchange, Upstream, MAX_ERROR_BODY};
 use monoio::net::TcpStream;
+use std::time::Instant;
 
 /// Room kept in front of relayed data for a chunk-size line.
 pub const RESERVE: usize = 32;
 /// Read size of one relay step.
 pub const RELAY_READ: usize = 16 * 1024;
 
-/// How an attempt ended when it did not produce a normal answer.
-pub enum Relayed {
-    /// Failed before anything reached the client: the next candidate may be tried.
-    Before(Error),
-    /// Something reached the client, then it ended (answered, or cut with an error event).
-    After(Outcome),
+/// What the relay needs to answer one attempt: handed over by the attempt phase, which
+/// rendered the trace before the relay started.
+pub struct Plan<'a> {
+    /// The provider answering.
+    pub provider: &'a Provider,
+    /// The client's protocol: the shape of errors and of the error event that ends a cut
+    /// stream.
+    pub protocol: Protocol,
+    /// Sent as `x-routerly-trace-id`.
+    pub trace_id: &'a TraceId,
+    /// The trace as the stream's first SSE event (already in the chosen form; empty when off).
+    pub trace: &'a [u8],
+    /// Server limits of this request's snapshot.
+    pub limits: &'a Limits,
+    /// When the attempt started: first-byte time is measured from it.
+    pub started: Instant,
+}
+
+/// How an attempt that reached the client ended, returned by value to the attempt phase,
+/// which records it (health, latency, spend, log line).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relayed {
+    /// Status sent to the client.
+    pub status: u16,
+    /// Upstream time to first byte, µs after the attempt started.
+    pub first_byte_us: u64,
+    /// How the answer ended.
+    pub end: End,
+    /// Answer body bytes relayed (upstream payload, without our framing or trace).
+    pub bytes: u64,
+    /// Whether the client connection may carry another request.
+    pub keep_alive: bool,
+    /// Token usage read from the answer, when the usage tap has it.
+    pub usage: Option<Usage>,
+}
+
+/// How a relayed answer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Whole: the upstream finished and the client got every byte.
+    Complete,
+    /// The upstream failed after the first byte: the client got the protocol's error event.
+    Cut,
+    /// The client went away.
+    ClientGone,
+}
+
+/// Tokens an answer reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Input (prompt) tokens.
+    pub input: u64,
+    /// Output (completion) tokens.
+    pub output: u64,
 }
 
 /// The upstream's `content-type`, relayed as sent when it is plain visible ASCII (no header
@@ -60,181 +109,165 @@ fn echoes_key(hay: &[u8], key: &str) -> bool {
     k.windows(8).any(|w| memchr::memmem::find(hay, w).is_some())
 }
 
-/// Relays an upstream answer to the client.
-pub async fn upstream(
-    w: &Worker,
-    req: &Request<'_>,
-    a: &Attempt<'_>,
+/// Relays an upstream answer to the client. `Err` means nothing reached the client (the
+/// status says fail over, or the provider refused our credentials, or the body broke before
+/// any of it was sent): the attempt phase decides what comes next.
+pub async fn answer(
+    plan: &Plan<'_>,
+    up: &Upstream,
+    stats: &CoreStats,
     mut ex: Exchange,
     client: &mut TcpStream,
     bufs: &mut Bufs,
-) -> Result<Outcome, Relayed> {
-    let p = a.provider;
-    a.first_byte_us
-        .set(Some(a.started.elapsed().as_micros() as u64));
+) -> Result<Relayed, Error> {
+    let p = plan.provider;
+    let first_byte_us = plan.started.elapsed().as_micros() as u64;
     let status = ex.head.status;
-    let table = a.table;
-    let limits = &table.limits;
+    let limits = plan.limits;
+    let idle = limits.idle_timeout;
     let body_deadline = netio::after(p.stream_idle_timeout.max(p.first_byte_timeout));
+    let done = |status, end, bytes: usize, keep_alive| Relayed {
+        status,
+        first_byte_us,
+        end,
+        bytes: bytes as u64,
+        keep_alive,
+        usage: None,
+    };
 
-    if !(200..300).contains(&status) {
+    let class = p.adapter.classify(status);
+    if class != StatusClass::Answer {
         let read = ex.read_body(MAX_ERROR_BODY, body_deadline).await;
         let (start, end, reusable) = read.unwrap_or_default();
-        let err = match status {
-            429 => Some(Error::upstream(
+        let err = match class {
+            StatusClass::FailOver if status == 429 => Some(Error::upstream(
                 ErrorKind::UpstreamFailed,
                 format!("provider {} is rate limiting (429)", p.id),
             )),
-            500..=599 => Some(Error::upstream(
+            StatusClass::FailOver => Some(Error::upstream(
                 ErrorKind::UpstreamFailed,
                 format!("provider {} answered {status}", p.id),
             )),
-            401 | 403 => Some(Error::upstream(
+            StatusClass::Credentials => Some(Error::upstream(
                 ErrorKind::UpstreamAuth,
                 format!(
                     "provider {} rejected the gateway's credentials ({status})",
                     p.id
                 ),
             )),
-            _ => None,
+            StatusClass::RelayError | StatusClass::Answer => None,
         };
         if let Some(e) = err {
-            bufs.ubuf = ex.finish(w, p, reusable);
-            return Err(Relayed::Before(e));
+            bufs.ubuf = ex.finish(up, p, reusable);
+            return Err(e);
         }
         // A client error the provider found (400, 404, 413, 422...): relay it, unless the
         // body could echo the provider key.
         let body_ok = end > start && !echoes_key(&ex.buf[start..end], &p.key);
         let out = if body_ok {
             let ct = relayable_content_type(&ex);
-            respond::whole(
-                w,
+            let o = respond::whole(
+                idle,
                 client,
                 status,
                 ct,
-                &req.trace_id,
+                plan.trace_id,
                 &ex.buf[start..end],
                 true,
                 bufs,
             )
-            .await
+            .await;
+            done(status, End::Complete, end - start, o.keep_alive)
         } else {
             let e = Error::upstream(
                 ErrorKind::InvalidRequest,
                 format!("provider {} rejected the request ({status})", p.id),
             );
-            let e = Error {
-                side: crate::error::Side::Upstream,
-                ..e
-            };
-            let mut o =
-                respond::error(w, client, a.endpoint.protocol(), &req.trace_id, &e, bufs).await;
-            o.status = e.status();
-            o
+            let o = respond::error(idle, client, plan.protocol, plan.trace_id, &e, bufs).await;
+            done(e.status(), End::Complete, 0, o.keep_alive)
         };
-        bufs.ubuf = ex.finish(w, p, reusable);
+        bufs.ubuf = ex.finish(up, p, reusable);
         return Ok(out);
     }
 
     if !is_event_stream(ex.head.header(&ex.buf, b"content-type")) {
-        let (start, end, reusable) = match ex
+        let (start, end, reusable) = ex
             .read_body(limits.max_upstream_body_bytes, body_deadline)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                drop(ex);
-                return Err(Relayed::Before(e));
-            }
-        };
+            .await?;
         let ct = relayable_content_type(&ex);
-        let out = respond::whole(
-            w,
+        let o = respond::whole(
+            idle,
             client,
             status,
             ct,
-            &req.trace_id,
+            plan.trace_id,
             &ex.buf[start..end],
             true,
             bufs,
         )
         .await;
-        bufs.ubuf = ex.finish(w, p, reusable && out.keep_alive);
-        return Ok(out);
+        bufs.ubuf = ex.finish(up, p, reusable && o.keep_alive);
+        let end_how = if o.keep_alive {
+            End::Complete
+        } else {
+            End::ClientGone
+        };
+        return Ok(done(status, end_how, end - start, o.keep_alive));
     }
 
-    if !start_stream(w, client, status, req, a, bufs).await {
-        return Err(Relayed::After(Outcome {
-            status,
-            keep_alive: false,
-        }));
+    stats.inc(Counter::Streams);
+    if !start_stream(client, status, plan, bufs).await {
+        bufs.ubuf = ex.finish(up, p, false);
+        return Ok(done(status, End::ClientGone, 0, false));
     }
-    let protocol = a.endpoint.protocol();
-    let end = relay_stream(
-        &mut ex,
-        client,
-        p.stream_idle_timeout,
-        limits.idle_timeout,
-        protocol,
-    )
-    .await;
-    let (keep_alive, reusable) = match end {
-        StreamEnd::Complete { reusable } => (true, reusable),
+    let (end, bytes) =
+        relay_stream(&mut ex, client, p.stream_idle_timeout, idle, plan.protocol).await;
+    let (end, keep_alive, reusable) = match end {
+        StreamEnd::Complete { reusable } => (End::Complete, true, reusable),
         StreamEnd::UpstreamFailed(e) => {
-            a.cut.set(true);
             crate::warn!(
                 "trace_id={} stream from {} cut: {}",
-                req.trace_id.as_str(),
+                plan.trace_id.as_str(),
                 p.id,
                 e.message
             );
-            w.stats().inc(Counter::UpstreamErrors);
-            (true, false)
+            stats.inc(Counter::UpstreamErrors);
+            (End::Cut, true, false)
         }
-        StreamEnd::ClientGone => (false, false),
+        StreamEnd::ClientGone => (End::ClientGone, false, false),
     };
-    bufs.ubuf = ex.finish(w, p, reusable);
-    Err(Relayed::After(Outcome { status, keep_alive }))
+    bufs.ubuf = ex.finish(up, p, reusable);
+    Ok(done(status, end, bytes, keep_alive))
 }
 
 /// Sends the stream's head and its trace chunk in one write; false if the client is gone.
 async fn start_stream(
-    w: &Worker,
     client: &mut TcpStream,
     status: u16,
-    req: &Request<'_>,
-    a: &Attempt<'_>,
+    plan: &Plan<'_>,
     bufs: &mut Bufs,
 ) -> bool {
-    w.stats().inc(Counter::Streams);
     let mut o = std::mem::take(&mut bufs.wbuf);
     o.clear();
-    write_stream_head(&mut o, status, req, a);
-    let (r, b) = netio::write_vec(client, o, netio::after(a.table.limits.idle_timeout)).await;
-    bufs.wbuf = b;
-    r.is_ok()
-}
-
-/// Appends the stream's response head and its opening chunk (the trace, when on).
-fn write_stream_head(o: &mut Vec<u8>, status: u16, req: &Request<'_>, a: &Attempt<'_>) {
     respond::write_head(
-        o,
+        &mut o,
         status,
         b"text/event-stream; charset=utf-8",
         None,
-        &req.trace_id,
+        plan.trace_id,
         true,
     );
     o.extend_from_slice(b"cache-control: no-cache\r\n\r\n");
-    let at = o.len();
-    a.write_trace(&req.trace_id, o);
-    let n = o.len() - at;
-    if n > 0 {
-        // Frame the trace as one chunk: insert its size line in front.
-        let (hdr, hl) = chunk_header(n);
-        o.splice(at..at, hdr[..hl].iter().copied());
+    if !plan.trace.is_empty() {
+        // The trace as one chunk.
+        let (hdr, hl) = chunk_header(plan.trace.len());
+        o.extend_from_slice(&hdr[..hl]);
+        o.extend_from_slice(plan.trace);
         o.extend_from_slice(b"\r\n");
     }
+    let (r, b) = netio::write_vec(client, o, netio::after(plan.limits.idle_timeout)).await;
+    bufs.wbuf = b;
+    r.is_ok()
 }
 
 enum StreamEnd {
@@ -250,7 +283,8 @@ async fn relay_stream(
     gap: std::time::Duration,
     client_timeout: std::time::Duration,
     protocol: Protocol,
-) -> StreamEnd {
+) -> (StreamEnd, usize) {
+    let mut relayed = 0usize;
     let framing = ex.head.framing;
     let mut dec = ChunkedDecoder::new();
     let mut remaining: u64 = match framing {
@@ -289,6 +323,7 @@ async fn relay_stream(
         let mut w_end = data_start;
         buf.truncate(data_start + payload);
         if payload > 0 {
+            relayed += payload;
             let (hdr, hl) = chunk_header(payload);
             w_start = data_start - hl;
             buf[w_start..data_start].copy_from_slice(&hdr[..hl]);
@@ -372,11 +407,11 @@ async fn relay_stream(
         .await
         {
             ex.buf = buf;
-            return StreamEnd::ClientGone;
+            return (StreamEnd::ClientGone, relayed);
         }
     }
     ex.buf = buf;
-    result
+    (result, relayed)
 }
 
 /// Writes the protocol's error event as a chunk, then the last chunk. False if the client is
@@ -400,131 +435,4 @@ async fn end_with_error(
     let (r, b) = netio::write_vec(client, out, netio::after(client_timeout)).await;
     *buf = b;
     r.is_ok()
-}
-
-/// The mock's endpoint for ours.
-fn mock_endpoint(e: crate::endpoint::Endpoint) -> mock::Endpoint {
-    use crate::endpoint::Endpoint as E;
-    match e {
-        E::ChatCompletions | E::Models => mock::Endpoint::ChatCompletions,
-        E::Responses => mock::Endpoint::Responses,
-        E::Messages => mock::Endpoint::Messages,
-        E::CountTokens => mock::Endpoint::CountTokens,
-    }
-}
-
-/// Serves an attempt from the in-process mock provider, as an upstream would answer.
-pub async fn mock(
-    w: &Worker,
-    req: &Request<'_>,
-    a: &Attempt<'_>,
-    client: &mut TcpStream,
-    bufs: &mut Bufs,
-) -> Result<Outcome, Relayed> {
-    let cfg = &a.provider.mock;
-    let m = Mock::new(MockOptions {
-        ttft_ms: cfg.ttft_ms,
-        tokens_per_s: cfg.tokens_per_s,
-        reply_tokens: cfg.reply_tokens,
-        fail_rate: cfg.fail_rate,
-        seed: crate::trace::rand_u64(),
-    });
-    let mut body = std::mem::take(&mut bufs.ubuf);
-    body.clear();
-    a.splice_body(req.body, &mut body);
-    let reply = m.reply(mock_endpoint(a.endpoint), &body);
-    bufs.ubuf = body;
-    if !reply.first_byte_delay.is_zero() {
-        let d = reply.first_byte_delay.min(a.provider.first_byte_timeout);
-        monoio::time::sleep(d).await;
-        if reply.first_byte_delay > a.provider.first_byte_timeout {
-            return Err(Relayed::Before(Error::upstream(
-                ErrorKind::UpstreamTimeout,
-                format!("provider {} timed out before its first byte", a.provider.id),
-            )));
-        }
-    }
-    a.first_byte_us
-        .set(Some(a.started.elapsed().as_micros() as u64));
-    let status = reply.status;
-    let limits = &a.table.limits;
-    match status {
-        429 => {
-            return Err(Relayed::Before(Error::upstream(
-                ErrorKind::UpstreamFailed,
-                format!("provider {} is rate limiting (429)", a.provider.id),
-            )))
-        }
-        500..=599 => {
-            return Err(Relayed::Before(Error::upstream(
-                ErrorKind::UpstreamFailed,
-                format!("provider {} answered {status}", a.provider.id),
-            )))
-        }
-        _ => {}
-    }
-    let Some(mut s) = reply.stream else {
-        let ct = reply.content_type.as_bytes();
-        return Ok(respond::whole(
-            w,
-            client,
-            status,
-            ct,
-            &req.trace_id,
-            &reply.body,
-            true,
-            bufs,
-        )
-        .await);
-    };
-    if !start_stream(w, client, status, req, a, bufs).await {
-        return Err(Relayed::After(Outcome {
-            status,
-            keep_alive: false,
-        }));
-    }
-    let mut o = std::mem::take(&mut bufs.wbuf);
-    let protocol = a.endpoint.protocol();
-    let mut keep_alive = true;
-    let mut ev = std::mem::take(&mut bufs.scratch);
-    loop {
-        ev.clear();
-        let Some(delay) = s.next_event(&mut ev) else {
-            break;
-        };
-        if !delay.is_zero() {
-            monoio::time::sleep(delay).await;
-        }
-        o.clear();
-        o.reserve(ev.len() + MAX_CHUNK_HEADER + 2);
-        crate::http1::write::write_chunk_header(&mut o, ev.len());
-        o.extend_from_slice(&ev);
-        o.extend_from_slice(b"\r\n");
-        let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-        o = b;
-        if r.is_err() {
-            keep_alive = false;
-            break;
-        }
-    }
-    bufs.scratch = ev;
-    if keep_alive {
-        if s.ends_abruptly() {
-            a.cut.set(true);
-            let e = Error::upstream(
-                ErrorKind::UpstreamFailed,
-                format!("provider {} closed the stream early", a.provider.id),
-            );
-            keep_alive =
-                end_with_error(client, &mut o, protocol, &e, true, limits.idle_timeout).await;
-        } else {
-            o.clear();
-            o.extend_from_slice(LAST_CHUNK);
-            let (r, b) = netio::write_vec(client, o, netio::after(limits.idle_timeout)).await;
-            o = b;
-            keep_alive = r.is_ok();
-        }
-    }
-    bufs.wbuf = o;
-    Err(Relayed::After(Outcome { status, keep_alive }))
 }

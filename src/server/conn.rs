@@ -11,14 +11,16 @@
 //! is closed after the error answer, so no byte of a rejected request is ever taken as the
 //! start of another (request smuggling).
 
+use super::respond;
+use super::worker::Worker;
+use super::Service;
 use crate::endpoint::guess_protocol;
 use crate::error::{Error, ErrorKind};
 use crate::http1::{self, BodyFraming, ChunkedDecoder, HeadError, RequestHead};
 use crate::metrics::Counter;
 use crate::netio::{self, IoFail};
-use crate::respond;
+use crate::route::RouteTable;
 use crate::trace::TraceId;
-use crate::worker::Worker;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 use std::rc::Rc;
@@ -47,8 +49,11 @@ pub struct Bufs {
     pub body: Vec<u8>,
     /// The last token a request on these buffers presented, and its digest: keep-alive
     /// clients send the same one every time.
-    pub auth: crate::gateway::AuthCache,
+    pub auth: TokenCache,
 }
+
+/// A token and its SHA-256 digest, kept so a keep-alive client's token is hashed once.
+pub type TokenCache = Option<(Vec<u8>, [u8; 32])>;
 
 /// One parsed request, borrowed from the connection's buffers.
 pub struct Request<'a> {
@@ -60,6 +65,8 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// This request's trace id, sent on every answer.
     pub trace_id: TraceId,
+    /// The route snapshot, loaded once for this request: every phase reads this one.
+    pub table: &'a RouteTable,
 }
 
 impl Request<'_> {
@@ -87,7 +94,7 @@ pub struct Outcome {
 /// buffers a request needs come from the worker's pools when the request arrives and go back
 /// when it is answered, so 10,000 idle keep-alive clients cost kilobytes each, and a busy
 /// connection still allocates nothing per request.
-pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
+pub async fn serve<S: Service>(w: Rc<Worker>, svc: Rc<S>, mut stream: TcpStream) {
     let mut rb = ReadBuf {
         buf: Vec::with_capacity(IDLE_BUF),
         small: None,
@@ -105,7 +112,7 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                     Err(e) => {
                         let mut bufs = w.take_bufs();
                         let err = head_error(e);
-                        reject(&w, &mut stream, &rb.buf, err, &mut bufs).await;
+                        respond::error_raw(&w, &mut stream, &rb.buf, err, &mut bufs).await;
                         return;
                     }
                 }
@@ -127,8 +134,8 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                 Err(IoFail::Timeout) if !rb.buf.is_empty() || head_deadline.is_some() => {
                     // A head that started but did not finish in time: 408 and close.
                     let mut bufs = w.take_bufs();
-                    let err = Error::client(ErrorKind::InvalidRequest, "request head timed out");
-                    respond::error_raw(&w, &mut stream, &rb.buf, 408, err, &mut bufs).await;
+                    let err = Error::client(ErrorKind::HeadTimeout, "request head timed out");
+                    respond::error_raw(&w, &mut stream, &rb.buf, err, &mut bufs).await;
                     return;
                 }
                 Err(_) => return, // idle timeout or peer closed between requests
@@ -233,8 +240,9 @@ pub async fn serve(w: Rc<Worker>, mut stream: TcpStream) {
                 &body
             },
             trace_id,
+            table: &table,
         };
-        let outcome = w.service_handle(&req, &mut stream, &mut bufs).await;
+        let outcome = svc.handle(&w, &req, &mut stream, &mut bufs).await;
         bufs.body = body;
         drop(in_flight);
         w.stats().status(outcome.status);
@@ -345,13 +353,6 @@ pub fn head_error(e: HeadError) -> Error {
             format!("malformed request head: {other:?}"),
         ),
     }
-}
-
-/// Answers a request whose head could not be parsed, in the protocol its bytes suggest, and
-/// leaves the connection to be closed.
-async fn reject(w: &Worker, stream: &mut TcpStream, raw: &[u8], err: Error, bufs: &mut Bufs) {
-    let status = err.status();
-    respond::error_raw(w, stream, raw, status, err, bufs).await;
 }
 
 /// The protocol to answer a raw (unparsed) request in, from its first line.

@@ -4,15 +4,16 @@
 //! (one packet with `TCP_NODELAY`). Errors that leave the request's framing untrusted say
 //! `Connection: close` and the caller closes.
 
-use crate::conn::{Bufs, Outcome};
+use super::conn::{Bufs, Outcome};
+use super::worker::Worker;
 use crate::endpoint::{guess_protocol, Protocol};
 use crate::error::{write_body, Error};
 use crate::http1::write::{status_reason, write_header, write_header_usize};
 use crate::http1::RequestHead;
 use crate::netio;
 use crate::trace::TraceId;
-use crate::worker::Worker;
 use monoio::net::TcpStream;
+use std::time::Duration;
 
 /// Appends a response head. `content_length: None` means chunked.
 pub fn write_head(
@@ -41,7 +42,7 @@ pub fn write_head(
 
 /// Sends `status` with a whole JSON `body`.
 pub async fn json(
-    w: &Worker,
+    idle: Duration,
     stream: &mut TcpStream,
     status: u16,
     trace_id: &TraceId,
@@ -50,7 +51,7 @@ pub async fn json(
     bufs: &mut Bufs,
 ) -> Outcome {
     whole(
-        w,
+        idle,
         stream,
         status,
         b"application/json",
@@ -65,7 +66,7 @@ pub async fn json(
 /// Sends `status` with a whole `body` of `content_type`, head and body in one write.
 #[allow(clippy::too_many_arguments)]
 pub async fn whole(
-    w: &Worker,
+    idle: Duration,
     stream: &mut TcpStream,
     status: u16,
     content_type: &[u8],
@@ -86,7 +87,7 @@ pub async fn whole(
     );
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
-    let (r, b) = netio::write_vec(stream, out, netio::after(w.routes().limits.idle_timeout)).await;
+    let (r, b) = netio::write_vec(stream, out, netio::after(idle)).await;
     bufs.wbuf = b;
     Outcome {
         status,
@@ -96,7 +97,7 @@ pub async fn whole(
 
 /// Sends `err` in `protocol`'s shape.
 pub async fn error(
-    w: &Worker,
+    idle: Duration,
     stream: &mut TcpStream,
     protocol: Protocol,
     trace_id: &TraceId,
@@ -104,19 +105,7 @@ pub async fn error(
     bufs: &mut Bufs,
 ) -> Outcome {
     let status = err.status();
-    send_error(w, stream, protocol, status, trace_id, err, bufs).await
-}
-
-async fn send_error(
-    w: &Worker,
-    stream: &mut TcpStream,
-    protocol: Protocol,
-    status: u16,
-    trace_id: &TraceId,
-    err: &Error,
-    bufs: &mut Bufs,
-) -> Outcome {
-    let keep_alive = !err.closes_connection() && status != 408;
+    let keep_alive = !err.closes_connection();
     let mut body = std::mem::take(&mut bufs.scratch);
     body.clear();
     write_body(&mut body, protocol, err);
@@ -126,7 +115,7 @@ async fn send_error(
         err.kind,
         err.side
     );
-    let out = json(w, stream, status, trace_id, &body, keep_alive, bufs).await;
+    let out = json(idle, stream, status, trace_id, &body, keep_alive, bufs).await;
     bufs.scratch = body;
     out
 }
@@ -145,20 +134,25 @@ pub async fn error_for(
         || head.header(raw, b"anthropic-version").is_some();
     let protocol = guess_protocol(head.path(raw), anthropic);
     w.stats().status(err.status());
-    error(w, stream, protocol, &trace_id, &err, bufs).await
+    error(idle_of(w), stream, protocol, &trace_id, &err, bufs).await
 }
 
-/// Sends `err` with `status` for bytes that did not parse as a request head.
+/// The client write deadline of answers sent before a request reached a service.
+fn idle_of(w: &Worker) -> Duration {
+    w.routes().limits.idle_timeout
+}
+
+/// Sends `err` for bytes that did not parse (or arrive) as a request head, in the protocol
+/// they suggest; the connection is closed after it.
 pub async fn error_raw(
     w: &Worker,
     stream: &mut TcpStream,
     raw: &[u8],
-    status: u16,
     err: Error,
     bufs: &mut Bufs,
 ) {
-    let protocol = crate::conn::protocol_of_raw(raw);
-    w.stats().status(status);
+    let protocol = super::conn::protocol_of_raw(raw);
+    w.stats().status(err.status());
     let trace_id = TraceId::new();
-    send_error(w, stream, protocol, status, &trace_id, &err, bufs).await;
+    error(idle_of(w), stream, protocol, &trace_id, &err, bufs).await;
 }

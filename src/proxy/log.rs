@@ -1,0 +1,160 @@
+//! Logging: what the attempts did is recorded once the request is over. Each model's
+//! health and latency (`route::stats`), the failover counters, one warning per failed
+//! attempt, and the decision line, logged once per request at info level (refusals too):
+//! `route trace_id=… project=… chosen=… status=… candidates=[model:score,…] failed=[model:code,…]`.
+//! No keys, no tokens, no bodies.
+
+use super::attempt::{self, Attempts};
+use super::filter::Admitted;
+use crate::error::{Error, Side};
+use crate::metrics::Counter;
+use crate::relay::End;
+use crate::route::policy::{Decision, NoRoute};
+use crate::route::{stats, RouteTable};
+use crate::server::conn::{Outcome, Request};
+use crate::server::worker::Worker;
+
+/// Records the attempts and logs the decision; gives the request's result.
+pub fn finish(
+    w: &Worker,
+    req: &Request<'_>,
+    a: &Admitted,
+    cands: &Decision,
+    mut at: Attempts,
+) -> Result<Outcome, Error> {
+    let table = req.table;
+    let now = stats::now_ms();
+    for (m, e) in &at.failed {
+        let model = &table.models[*m as usize];
+        model.stats.record_err(w.index, now, &table.routing);
+        w.stats().inc(Counter::UpstreamErrors);
+        w.stats().inc(Counter::Failovers);
+        crate::warn!(
+            "trace_id={} model={} provider={} failed before the first byte: {}",
+            req.trace_id.as_str(),
+            model.id,
+            table.provider_of(*m).id,
+            e.message
+        );
+    }
+    let tried = at.tried;
+    let last_model = at.last.as_ref().map(|(m, _)| *m);
+    let result = match at.last.take() {
+        Some((m, Ok(r))) => {
+            let stats = &table.models[m as usize].stats;
+            if r.end == End::Cut {
+                stats.record_err(w.index, now, &table.routing);
+            } else {
+                stats.record_ok(w.index, now, r.first_byte_us, &table.routing);
+            }
+            Ok(Outcome {
+                status: r.status,
+                keep_alive: r.keep_alive,
+            })
+        }
+        Some((m, Err(e))) => {
+            if e.side == Side::Upstream {
+                table.models[m as usize]
+                    .stats
+                    .record_err(w.index, now, &table.routing);
+            }
+            Err(e)
+        }
+        None => Err(attempt::all_failed(req, &at.failed, tried)),
+    };
+    // Probe slots taken for candidates never tried go back.
+    for c in cands.iter().skip(tried).filter(|c| c.probe) {
+        table.models[c.model as usize].stats.release_probe();
+    }
+    let chosen = match (last_model, &result) {
+        (Some(m), Ok(_)) => table.models[m as usize].id.as_str(),
+        _ => "-",
+    };
+    let status = match &result {
+        Ok(o) => o.status,
+        Err(e) => e.status(),
+    };
+    line(
+        table, req, a.project, cands, &at.failed, chosen, status, None,
+    );
+    result
+}
+
+/// Logs a refused request: every model of the project with score 0, and the reason.
+pub fn refusal(req: &Request<'_>, project: u16, err: &Error, why: NoRoute) {
+    let table = req.table;
+    let excluded: Decision = table.projects[project as usize]
+        .models
+        .iter()
+        .map(|&model| crate::route::policy::Ranked {
+            model,
+            score: 0.0,
+            probe: false,
+        })
+        .collect();
+    line(
+        table,
+        req,
+        project,
+        &excluded,
+        &[],
+        "-",
+        err.status(),
+        Some(why),
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn line(
+    table: &RouteTable,
+    req: &Request<'_>,
+    project: u16,
+    cands: &Decision,
+    failed: &[(u16, Error)],
+    chosen: &str,
+    status: u16,
+    refused: Option<NoRoute>,
+) {
+    if !crate::log::enabled(crate::log::Level::Info) {
+        return;
+    }
+    struct Cands<'a>(&'a RouteTable, &'a Decision);
+    impl std::fmt::Display for Cands<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for (i, c) in self.1.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{}:{:.3}", self.0.models[c.model as usize].id, c.score)?;
+            }
+            Ok(())
+        }
+    }
+    struct Tries<'a>(&'a RouteTable, &'a [(u16, Error)]);
+    impl std::fmt::Display for Tries<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for (i, (m, e)) in self.1.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{}:{}", self.0.models[*m as usize].id, e.code())?;
+            }
+            Ok(())
+        }
+    }
+    let refused = match refused {
+        None => "",
+        Some(NoRoute::Protocol) => " refused=protocol",
+        Some(NoRoute::ProjectBudget) => " refused=project_budget",
+        Some(NoRoute::ModelBudget) => " refused=model_budget",
+        Some(NoRoute::Capability) => " refused=capability",
+        Some(NoRoute::Context) => " refused=context",
+    };
+    crate::info!(
+        "route trace_id={} project={} chosen={chosen} status={status} candidates=[{}] failed=[{}]{refused}",
+        req.trace_id.as_str(),
+        table.projects[project as usize].slug,
+        Cands(table, cands),
+        Tries(table, failed)
+    );
+}

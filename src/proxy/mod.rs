@@ -1,0 +1,136 @@
+//! The gateway: the proxy API as a [`Service`], one request through its phases in order.
+//!
+//! | phase | module | hands the next one |
+//! |---|---|---|
+//! | request filter and auth | `filter` | [`filter::Admitted`]: endpoint, project |
+//! | body scan | `body` | [`body::Scanned`]: located keys, model, stream flag, features |
+//! | route decision | `decide` | the candidates in try order, or a refusal |
+//! | upstream request, send, relay | `attempt` | [`attempt::Attempts`]: each attempt's outcome |
+//! | logging | `log` | stats, the decision line; the final status |
+//!
+//! Each phase takes what the previous one returned, by value or shared reference, and the
+//! request (whose route snapshot was loaded once, by the connection). Nothing below calls back
+//! up. Errors are [`Error`]s answered in the route's protocol shape.
+
+mod attempt;
+mod body;
+mod decide;
+mod filter;
+mod log;
+mod models;
+
+use crate::endpoint::{parse_target, Endpoint, Protocol};
+use crate::error::{Error, ErrorKind, Side};
+use crate::server::conn::{Bufs, Outcome, Request};
+use crate::server::respond;
+use crate::server::worker::Worker;
+use crate::server::Service;
+use crate::upstream::Upstream;
+use monoio::net::TcpStream;
+
+pub use body::{cost_estimate, estimate_input_tokens, BYTES_PER_TOKEN};
+
+/// The gateway service of one worker: its upstream client (pool, TLS configs) is the
+/// worker's own.
+#[derive(Default)]
+pub struct Gateway {
+    upstream: Upstream,
+}
+
+impl Gateway {
+    /// A gateway with an empty upstream pool.
+    pub fn new() -> Gateway {
+        Gateway::default()
+    }
+}
+
+impl Service for Gateway {
+    fn name(&self) -> &'static str {
+        "gateway"
+    }
+
+    fn tick(&self) {
+        self.upstream.pool.evict_idle();
+    }
+
+    async fn handle(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+    ) -> Outcome {
+        let idle = req.table.limits.idle_timeout;
+        let anthropic_hdr =
+            req.header(b"x-api-key").is_some() || req.header(b"anthropic-version").is_some();
+        let target = parse_target(req.path());
+        let Some(endpoint) = target.endpoint else {
+            let protocol = crate::endpoint::guess_protocol(req.path(), anthropic_hdr);
+            let err = Error::client(
+                ErrorKind::NotFound,
+                "no such route; see /v1/chat/completions, /v1/messages, /v1/responses",
+            );
+            return respond::error(idle, stream, protocol, &req.trace_id, &err, bufs).await;
+        };
+        match self
+            .phases(w, req, endpoint, target.slug, anthropic_hdr, stream, bufs)
+            .await
+        {
+            Ok(o) => o,
+            Err(err) if err.kind == ErrorKind::ClientClosed => Outcome {
+                status: err.status(),
+                keep_alive: false,
+            },
+            Err(err) => {
+                // /v1/models answers in the client's dialect; everything else in the route's.
+                let protocol = if endpoint == Endpoint::Models && anthropic_hdr {
+                    Protocol::Anthropic
+                } else {
+                    endpoint.protocol()
+                };
+                if err.side == Side::Upstream {
+                    crate::warn!(
+                        "trace_id={} upstream error: {}",
+                        req.trace_id.as_str(),
+                        err.message
+                    );
+                }
+                respond::error(idle, stream, protocol, &req.trace_id, &err, bufs).await
+            }
+        }
+    }
+}
+
+impl Gateway {
+    /// The phases, in order.
+    #[allow(clippy::too_many_arguments)]
+    async fn phases(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        endpoint: Endpoint,
+        slug: Option<&[u8]>,
+        anthropic_hdr: bool,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+    ) -> Result<Outcome, Error> {
+        let admitted = filter::admit(req, endpoint, slug, &mut bufs.auth)?;
+        if endpoint == Endpoint::Models {
+            return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
+        }
+        let scanned = body::scan(req, endpoint)?;
+        let cands = decide::candidates(req, &admitted, &scanned)?;
+        let attempts = attempt::run(
+            &self.upstream,
+            w,
+            req,
+            &admitted,
+            &scanned,
+            &cands,
+            stream,
+            bufs,
+        )
+        .await;
+        log::finish(w, req, &admitted, &cands, attempts)
+    }
+}
