@@ -263,6 +263,42 @@ fn ollama_stream_is_relayed_event_for_event() {
     assert_upstream_saw(&c.ollama, "llama3.2", OLLAMA_KEY);
 }
 
+/// Each stream fixture cut in two at every byte boundary (two upstream chunks), relayed on one
+/// keep-alive client connection: the client's bytes must not depend on where the upstream's
+/// chunks fell.
+#[test]
+fn streams_split_at_every_byte_are_relayed_unchanged() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    for (model, fx) in [
+        ("qwen", "compat/vllm/chat_stream.sse"),
+        ("llama", "compat/ollama/chat_stream.sse"),
+    ] {
+        let whole = fixture_events(fx).concat();
+        let next = Arc::new(AtomicUsize::new(1));
+        let upstream = {
+            let (whole, next) = (whole.clone(), next.clone());
+            Capture::start(move |_| {
+                let at = next.fetch_add(1, Ordering::SeqCst);
+                Reply::Sse(vec![whole[..at].to_string(), whole[at..].to_string()])
+            })
+        };
+        let gw = Server::serve(&compat_config(&upstream, &upstream), &compat_env());
+        let mut conn = gw.connect();
+        for at in 1..whole.len() {
+            conn.send(&chat_request(model, true)).expect("send");
+            let r = conn.response();
+            let rest = after_trace(&r);
+            assert!(
+                rest == whole.as_bytes(),
+                "[{fx}] split at byte {at}: the client got\n{:?}",
+                String::from_utf8_lossy(&rest)
+            );
+        }
+        assert_eq!(next.load(Ordering::SeqCst), whole.len(), "[{fx}]");
+    }
+}
+
 #[test]
 fn vllm_and_ollama_errors_are_relayed_with_their_status() {
     for (model, fx, status) in [
