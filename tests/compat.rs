@@ -6,12 +6,8 @@
 //! per request, so a key reloaded on SIGHUP replaces the old one even on a pooled connection.
 
 mod common;
-// Until `tests/common/mod.rs` declares it (`mod fixtures; pub use fixtures::*;`).
-#[path = "common/fixtures.rs"]
-mod fixtures;
 
 use common::*;
-use fixtures::*;
 use simd_json::prelude::*;
 
 const RESPONSES: &str = "/v1/responses";

@@ -12,11 +12,13 @@
 
 mod capture;
 mod client;
+mod fixtures;
 mod scripted;
 mod server;
 
 pub use capture::*;
 pub use client::*;
+pub use fixtures::*;
 pub use scripted::*;
 pub use server::*;
 
