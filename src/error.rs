@@ -31,6 +31,8 @@ pub enum ErrorKind {
     HeadTooLarge,
     /// A head that started did not complete within `header_timeout_ms`.
     HeadTimeout,
+    /// A POST with neither `Content-Length` nor chunked framing.
+    LengthRequired,
     /// Budget or rate limit.
     RateLimited,
     /// Could not connect to the provider.
@@ -111,6 +113,7 @@ impl Error {
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::HeadTooLarge => 431,
             ErrorKind::HeadTimeout => 408,
+            ErrorKind::LengthRequired => 411,
             ErrorKind::RateLimited => 429,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
@@ -126,6 +129,7 @@ impl Error {
             | ErrorKind::InvalidRequest
             | ErrorKind::NoCandidate
             | ErrorKind::HeadTimeout
+            | ErrorKind::LengthRequired
             | ErrorKind::MethodNotAllowed => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::Forbidden => "permission_error",
@@ -156,6 +160,7 @@ impl Error {
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::HeadTooLarge => "header_too_large",
             ErrorKind::HeadTimeout => "request_timeout",
+            ErrorKind::LengthRequired => "length_required",
             ErrorKind::RateLimited => "rate_limit_exceeded",
             ErrorKind::UpstreamConnect => "upstream_connect_failed",
             ErrorKind::UpstreamFailed => "upstream_failed",

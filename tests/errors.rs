@@ -101,6 +101,23 @@ fn client_rows() -> Vec<Row> {
             A,
             "invalid_request_error",
         ),
+        // 411: a POST with neither Content-Length nor chunked framing.
+        row(
+            "POST without a length",
+            format!("POST {CHAT} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+                .into_bytes(),
+            411,
+            O,
+            "invalid_request_error",
+        ),
+        row(
+            "POST without a length",
+            format!("POST {MESSAGES} HTTP/1.1\r\nHost: gw\r\nx-api-key: {TOKEN}\r\nanthropic-version: 2023-06-01\r\n\r\n")
+                .into_bytes(),
+            411,
+            A,
+            "invalid_request_error",
+        ),
         row(
             "duplicate top-level model",
             post(CHAT, TOKEN, dup_model, ""),

@@ -8,7 +8,7 @@
 
 use crate::endpoint::{Endpoint, Protocol};
 use crate::error::{Error, ErrorKind};
-use crate::http1::Method;
+use crate::http1::{BodyFraming, Method};
 use crate::server::conn::{Request, TokenCache};
 
 /// A request let in: its endpoint and project.
@@ -40,6 +40,13 @@ pub fn admit(
         ));
     }
     let project = authorize(req, endpoint.protocol(), slug, cache)?;
+    if endpoint.takes_body() && req.head.framing == BodyFraming::None {
+        // RFC 9112 §6.3 would read it as an empty body; the API needs one and says so.
+        return Err(Error::client(
+            ErrorKind::LengthRequired,
+            "a POST needs a body framed by Content-Length or chunked transfer coding",
+        ));
+    }
     Ok(Admitted { endpoint, project })
 }
 
