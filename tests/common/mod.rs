@@ -18,6 +18,7 @@ mod server;
 
 pub use capture::*;
 pub use client::*;
+#[allow(unused_imports)] // only the compat tests replay fixtures
 pub use fixtures::*;
 pub use scripted::*;
 pub use server::*;
