@@ -1,6 +1,6 @@
 //! The routes we serve and the protocol each speaks.
 //!
-//! Paths follow `routerly-proxy-api.md`: `/v1/<endpoint>` and `/projects/{slug}/v1/<endpoint>`.
+//! Paths (documented in `docs/api.md`): `/v1/<endpoint>` and `/projects/{slug}/v1/<endpoint>`.
 //! A query string is ignored. Matching is exact (no trailing-slash or case folding) because the
 //! official SDKs send exactly these paths.
 

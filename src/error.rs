@@ -2,7 +2,7 @@
 //! `ErrorType` + `ErrorSource`.
 //!
 //! [`Error::status`] maps a kind to the status of the contract's error table
-//! (`../shared/spec/gateway.md`, "Errors"); [`write_body`] gives the body in the route's
+//! (`docs/api.md`, "Errors"); [`write_body`] gives the body in the route's
 //! protocol; [`Error::may_fail_over`] says whether another candidate may be tried.
 //! Messages never carry a provider key or an upstream body.
 

@@ -1,9 +1,10 @@
 //! Switchyard: a thread-per-core io_uring LLM gateway.
 //!
 //! The library owns every module; `main.rs` only parses arguments. A request takes one path:
-//! `worker` accepts, `conn` frames it with `http1`, `gateway` scans its body (`scan`),
-//! authorizes it and picks candidates (`route`), `upstream` sends it (or the in-process
-//! `mock` answers), and `relay` streams the answer back after the `trace` event.
+//! `server` accepts and frames it (`http1`), the gateway's phases in `proxy` authorize it,
+//! scan its body (`scan`), decide its candidates (`route`), build each upstream request with
+//! the provider's adapter (`provider`), send it (`upstream`) and relay the answer (`relay`)
+//! after the `trace` event, then log the outcome.
 //! See `docs/architecture.md`.
 
 #[macro_use]

@@ -5,7 +5,7 @@
 //! Covered: failover before the first byte and none after it, the circuit breaker opening,
 //! probing and closing, project and model budgets, `costEstimate`, the `cheapest`,
 //! `capability` and `context` policies, and the one `route` log line per request. The
-//! contract is `../shared/spec/gateway.md` ("Routing", "Streaming", "Errors") and the README's
+//! rules are the README's "Routing" decisions, `docs/api.md` ("Streaming", "Errors") and its
 //! "Decisions where the contract is silent".
 
 mod common;

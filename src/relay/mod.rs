@@ -9,6 +9,10 @@
 //! An upstream failure after the first byte ends the stream with the protocol's error event
 //! (OpenAI `data: {"error":...}`, Anthropic `event: error`) and the terminating chunk, never a
 //! fake `[DONE]`. A client write failure drops the upstream connection at once.
+//!
+//! The relay is handed a [`Plan`] (the provider, the client's protocol, the trace already
+//! rendered) and returns how the answer ended, [`Relayed`], by value; the attempt phase
+//! records it. The in-process mock is read here exactly as a socket is.
 
 use crate::endpoint::Protocol;
 use crate::error::{self, Error, ErrorKind};

@@ -4,7 +4,8 @@
 //!
 //! Workers share only [`Shared`]: the published route snapshot (read through a generation
 //! counter, see `route`), per-core counter slots, and the shutdown flag. Everything a request
-//! touches mutably (the upstream pool, the cached snapshot) is the worker's own.
+//! touches mutably (buffer pools, the cached snapshot, and whatever the worker's own
+//! [`Service`] instance keeps, such as the gateway's upstream pool) is the worker's own.
 //!
 //! A panic while serving one connection ends that connection only: each connection task runs
 //! inside [`CatchUnwind`], because monoio does not catch task panics and a panicking task would
