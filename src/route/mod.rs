@@ -67,8 +67,9 @@ pub struct Provider {
     pub max_idle: usize,
     /// Default `anthropic-version`.
     pub anthropic_version: String,
-    /// Mock options (kind = mock).
-    pub mock: crate::config::MockConfig,
+    /// The in-process mock's options: `Some` exactly for `kind = "mock"` providers, which the
+    /// upstream client answers in process instead of connecting.
+    pub mock: Option<crate::mock::MockOptions>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -302,7 +303,13 @@ impl RouteTable {
                 stream_idle_timeout: Duration::from_millis(p.stream_idle_timeout_ms),
                 max_idle: p.max_idle_per_worker,
                 anthropic_version: p.anthropic_version.clone(),
-                mock: p.mock.clone(),
+                mock: (p.kind == ProviderKind::Mock).then(|| crate::mock::MockOptions {
+                    ttft_ms: p.mock.ttft_ms,
+                    tokens_per_s: p.mock.tokens_per_s,
+                    reply_tokens: p.mock.reply_tokens,
+                    fail_rate: p.mock.fail_rate,
+                    seed: 0,
+                }),
             });
         }
 

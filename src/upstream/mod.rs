@@ -15,12 +15,10 @@
 pub mod pool;
 pub mod tls;
 
-use crate::config::ProviderKind;
 use crate::error::{Error, ErrorKind};
 use crate::http1::{self, ChunkedDecoder, ResponseFraming, ResponseHead};
 use crate::metrics::{CoreStats, Counter};
 use crate::mock::wire::MockConn;
-use crate::mock::MockOptions;
 use crate::netio::{self, IoFail};
 use crate::route::Provider;
 use monoio::net::TcpStream;
@@ -157,9 +155,7 @@ pub async fn send(
     let key = provider.pool_key;
     // One retry, only for a pooled connection that turned out dead before answering.
     for attempt in 0..2 {
-        let pooled = (provider.kind != ProviderKind::Mock)
-            .then(|| up.pool.take(key))
-            .flatten();
+        let pooled = provider.mock.is_none().then(|| up.pool.take(key)).flatten();
         let (conn, reused) = match pooled {
             Some(c) if attempt == 0 => (c, true),
             _ => {
@@ -230,15 +226,8 @@ async fn connect(
     stats: &CoreStats,
     provider: &Provider,
 ) -> Result<UpstreamStream, Error> {
-    if provider.kind == ProviderKind::Mock {
-        let m = &provider.mock;
-        return Ok(UpstreamStream::Mock(Box::new(MockConn::new(MockOptions {
-            ttft_ms: m.ttft_ms,
-            tokens_per_s: m.tokens_per_s,
-            reply_tokens: m.reply_tokens,
-            fail_rate: m.fail_rate,
-            seed: 0,
-        }))));
+    if let Some(opts) = &provider.mock {
+        return Ok(UpstreamStream::Mock(Box::new(MockConn::new(opts.clone()))));
     }
     stats.inc(Counter::UpstreamConnects);
     let Some(addr) = provider.addr() else {
