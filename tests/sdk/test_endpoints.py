@@ -81,9 +81,13 @@ def test_chat_stream_iterates_with_trace_chunk(target: Target):
     client = target.openai()
     whole = client.chat.completions.create(model=target.oai_model, messages=user(prompt)).choices[0].message.content
     chunks = list(client.chat.completions.create(model=target.oai_model, messages=user(prompt), stream=True))
-    # The SDK yields the gateway's trace event as a (loosely typed) chunk, first.
+    # The SDK yields the gateway's trace event as a (loosely typed) chunk, first: an empty one.
     assert is_trace(chunks[0]), chunks[0]
     assert chunks[0].model == target.oai_model
+    assert chunks[0].object == "chat.completion.chunk"
+    assert len(chunks[0].choices) == 1 and chunks[0].choices[0].index == 0
+    assert chunks[0].choices[0].delta.content is None and chunks[0].choices[0].delta.role is None
+    assert chunks[0].choices[0].finish_reason is None
     rest = chunks[1:]
     assert rest and not any(is_trace(c) for c in rest)
     assert all(c.object == "chat.completion.chunk" and c.model == target.oai_echo for c in rest)
@@ -136,6 +140,50 @@ def test_chat_stream_async(target: Target):
     assert asyncio.run(run()).startswith(expected_reply_start(prompt))
 
 
+def test_chat_stream_everyday_loop(target: Target):
+    """The loop every tutorial writes, with no trace skipping: each chunk has `choices[0].delta`."""
+    prompt = "the everyday chat loop"
+    client = target.openai()
+    whole = client.chat.completions.create(model=target.oai_model, messages=user(prompt)).choices[0].message.content
+    text = ""
+    for chunk in client.chat.completions.create(model=target.oai_model, messages=user(prompt), stream=True):
+        text += chunk.choices[0].delta.content or ""
+    assert text == whole
+    assert text.startswith(expected_reply_start(prompt))
+
+
+def test_chat_stream_everyday_loop_async(target: Target):
+    prompt = "the everyday async chat loop"
+
+    async def run() -> tuple[str, str]:
+        client = openai.AsyncOpenAI(
+            base_url=f"{target.gw.url}/v1", api_key=target.token, max_retries=0, timeout=20
+        )
+        async with client:
+            whole = await client.chat.completions.create(model=target.oai_model, messages=user(prompt))
+            text = ""
+            stream = await client.chat.completions.create(model=target.oai_model, messages=user(prompt), stream=True)
+            async for chunk in stream:
+                text += chunk.choices[0].delta.content or ""
+        return whole.choices[0].message.content, text
+
+    whole, text = asyncio.run(run())
+    assert text == whole
+    assert text.startswith(expected_reply_start(prompt))
+
+
+def test_chat_stream_helper_text_equals_non_streamed(target: Target):
+    prompt = "helper text equals the whole"
+    client = target.openai()
+    whole = client.chat.completions.create(model=target.oai_model, messages=user(prompt)).choices[0].message.content
+    with client.chat.completions.stream(model=target.oai_model, messages=user(prompt)) as stream:
+        text = "".join(e.delta for e in stream if e.type == "content.delta")
+        final = stream.get_final_completion()
+    assert text == whole
+    assert final.choices[0].message.content == whole
+    assert final.choices[0].message.role == "assistant"
+
+
 # ---- /v1/messages ---------------------------------------------------------------------------
 
 
@@ -183,7 +231,7 @@ def test_message_stream_helper(target: Target):
 
 
 def test_message_stream_raw_events(target: Target):
-    """`stream=True`: the SDK skips the gateway's unnamed trace event; the provider's events follow."""
+    """`stream=True`: the SDK skips the gateway's ping carrying the trace; the provider's events follow."""
     events = list(
         target.anthropic().messages.create(
             model=target.ant_model, max_tokens=100, messages=user("raw events"), stream=True
@@ -195,6 +243,32 @@ def test_message_stream_raw_events(target: Target):
     assert "trace" not in types
     text = "".join(e.delta.text for e in events if e.type == "content_block_delta")
     assert text.startswith(expected_reply_start("raw events"))
+
+
+def test_message_stream_everyday_loop(target: Target):
+    """`stream=True` looped over with no event skipping, sync and async: the text is the whole answer's."""
+    prompt = "the everyday message loop"
+    client = target.anthropic()
+    whole = client.messages.create(model=target.ant_model, max_tokens=100, messages=user(prompt)).content[0].text
+    text = ""
+    for event in client.messages.create(model=target.ant_model, max_tokens=100, messages=user(prompt), stream=True):
+        if event.type == "content_block_delta":
+            text += event.delta.text
+    assert text == whole
+
+    async def run() -> str:
+        aclient = anthropic.AsyncAnthropic(base_url=target.gw.url, api_key=target.token, max_retries=0, timeout=20)
+        async with aclient:
+            text = ""
+            stream = await aclient.messages.create(
+                model=target.ant_model, max_tokens=100, messages=user(prompt), stream=True
+            )
+            async for event in stream:
+                if event.type == "content_block_delta":
+                    text += event.delta.text
+        return text
+
+    assert asyncio.run(run()) == whole
 
 
 def test_message_stream_async(target: Target):

@@ -1,13 +1,15 @@
 """The trace as clients see it on the wire: raw SSE read with httpx, and the trace id header.
 
-The SDKs hide these bytes, so they are read here directly: the first event of a chat or
-messages stream is the `data:` trace event, a Responses stream carries it as a `: trace {...}`
+The SDKs hide these bytes, so they are read here directly: the first event of a chat stream is
+the trace that is also an empty `chat.completion.chunk`, a messages stream opens with an
+`event: ping` whose data carries the trace, a Responses stream carries it as a `: trace {...}`
 comment, and `x-routerly-trace: off` / `x-routerly-no-trace: 1` leave it out.
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from sse import parse, post_stream
 
 MAX_TOKENS = 50
 
-TRACE_KEYS = {"type", "traceId", "model", "provider", "policies", "scores", "costEstimate"}
+TRACE_KEYS = {"type", "traceId", "model", "provider", "policies", "scores", "attempts", "costEstimate"}
 
 
 def oai_headers(**extra) -> dict:
@@ -44,7 +46,21 @@ def check_trace(trace: dict, header_id: str, model: str, provider: str):
     for s in trace["scores"]:
         assert isinstance(s["model"], str) and 0.0 <= s["score"] <= 1.0, s
     assert model in [s["model"] for s in trace["scores"]]
+    assert trace["attempts"] == [], "no attempt failed on this path"
     assert isinstance(trace["costEstimate"], (int, float)) and trace["costEstimate"] >= 0
+
+
+def check_empty_chunk(trace: dict, header_id: str, upstream_first: dict):
+    """The chat trace event is also a valid, empty `chat.completion.chunk`: strict clients (the
+    Vercel AI SDK validates every chunk, SDK loops index `choices[0].delta`) take it as one."""
+    assert trace["object"] == "chat.completion.chunk", trace
+    # `chatcmpl-` + the trace id, or the upstream's first chunk's id and time when at hand.
+    assert trace["id"] in (f"chatcmpl-{header_id}", upstream_first["id"]), trace
+    assert trace["id"].startswith("chatcmpl-"), trace
+    assert isinstance(trace["created"], int) and not isinstance(trace["created"], bool), trace
+    assert trace["created"] == upstream_first["created"] or abs(trace["created"] - time.time()) < 300, trace
+    # No role in the delta: the SDKs' stream helpers would put a second "assistant" in front.
+    assert trace["choices"] == [{"index": 0, "delta": {}, "finish_reason": None}], trace["choices"]
 
 
 def test_chat_stream_first_event_is_trace(providers_gw):
@@ -56,6 +72,7 @@ def test_chat_stream_first_event_is_trace(providers_gw):
     assert events[0].event is None and not events[0].comments
     trace = events[0].json()
     check_trace(trace, tid, "gpt-test", "oai")
+    check_empty_chunk(trace, tid, events[1].json())
     # gpt-test costs $1 / $2 per million: max_tokens alone is worth 50 * 2e-6; the input estimate
     # can add at most one token per byte of the request.
     floor = MAX_TOKENS * 2.0 / 1e6
@@ -66,13 +83,18 @@ def test_chat_stream_first_event_is_trace(providers_gw):
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
 
 
-def test_messages_stream_first_event_is_unnamed_trace(providers_gw):
+def test_messages_stream_first_event_is_ping_with_trace(providers_gw):
     r, text = post_stream(f"{providers_gw.url}/v1/messages", MESSAGES, ant_headers())
     assert r.status_code == 200
     tid = assert_trace_id(r.headers)
     events = parse(text)
-    assert events[0].event is None, "the trace must be a data-only event, which the Anthropic SDK skips"
-    check_trace(events[0].json(), tid, "claude-test", "ant")
+    first = events[0]
+    assert first.event == "ping", "the trace rides on an Anthropic ping event, which every client skips"
+    assert not first.comments
+    ping = first.json()
+    assert ping.keys() == {"type", "trace"}, ping
+    assert ping["type"] == "ping"
+    check_trace(ping["trace"], tid, "claude-test", "ant")
     assert events[1].event == "message_start"
     assert events[-1].event == "message_stop"
     assert all(e.event is not None for e in events[1:])
@@ -106,6 +128,11 @@ def test_trace_opt_out(providers_gw, opt_out, path, body, headers):
     events = parse(text)
     assert not any(c.startswith("trace") for e in events for c in e.comments)
     assert not any('"type":"trace"' in e.data for e in events)
+    assert events[0].event != "ping", "the gateway's ping only carried the trace"
+    for e in events:
+        if e.data_lines and e.data != "[DONE]":
+            obj = e.json()
+            assert obj.get("type") != "trace" and "trace" not in obj and "traceId" not in obj, e.data
 
 
 @pytest.mark.parametrize(
