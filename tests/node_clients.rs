@@ -11,26 +11,15 @@
 //! Never a silent skip: a missing `node` or `npm`, a failed install or a failed test fails this
 //! test with what node and npm printed.
 
+mod common;
+
+use common::run_command;
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::SystemTime;
 
 const NODE_DIR: &str = "tests/node";
-
-/// Runs a command to completion; `Err` says what ran and what it printed.
-fn run(what: &str, cmd: &mut Command) -> Result<Output, String> {
-    match cmd.output() {
-        Err(e) => Err(format!("{what}: cannot run {cmd:?}: {e}")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "{what}: {cmd:?} failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Ok(out) => Ok(out),
-    }
-}
 
 fn modified(path: &Path) -> Option<SystemTime> {
     fs::metadata(path).and_then(|m| m.modified()).ok()
@@ -44,7 +33,7 @@ fn install(dir: &Path) -> Result<(), String> {
     if installed.is_some_and(|t| t >= lock) {
         return Ok(());
     }
-    run(
+    run_command(
         "the Node client suite needs npm on the PATH to install its packages",
         Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
@@ -59,7 +48,7 @@ fn node_sdks_against_the_gateway() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(NODE_DIR);
     let bin = env!("CARGO_BIN_EXE_switchyard");
 
-    if let Err(e) = run(
+    if let Err(e) = run_command(
         "the Node client suite needs node (20 or later) on the PATH",
         Command::new("node").arg("--version"),
     ) {

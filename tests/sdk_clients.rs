@@ -11,27 +11,16 @@
 //! Never a silent skip: a missing `python3`, a venv that cannot be made or a failed install
 //! fails this test and says why.
 
+mod common;
+
+use common::run_command;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 const REQUIREMENTS: &str = "tests/sdk/requirements.txt";
-
-/// Runs a command to completion; `Err` says what ran and what it printed.
-fn run(what: &str, cmd: &mut Command) -> Result<Output, String> {
-    match cmd.output() {
-        Err(e) => Err(format!("{what}: cannot run {cmd:?}: {e}")),
-        Ok(out) if !out.status.success() => Err(format!(
-            "{what}: {cmd:?} failed ({})\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Ok(out) => Ok(out),
-    }
-}
 
 /// The venv's interpreter, made and filled from the requirements when they changed; the venv
 /// is reused as it is otherwise.
@@ -49,7 +38,7 @@ fn sdk_venv(root: &Path) -> Result<PathBuf, String> {
     lock.lock()
         .map_err(|e| format!("cannot lock {}: {e}", lock_path.display()))?;
 
-    let version = run(
+    let version = run_command(
         "the SDK suite needs python3 (3.9 or later) on the PATH",
         Command::new("python3").args(["-c", "import sys; print(sys.version)"]),
     )?;
@@ -69,11 +58,11 @@ fn sdk_venv(root: &Path) -> Result<PathBuf, String> {
         fs::remove_dir_all(&venv)
             .map_err(|e| format!("cannot remove the old {}: {e}", venv.display()))?;
     }
-    run(
+    run_command(
         "cannot make the SDK suite's virtual environment (on Debian: apt-get install python3-venv)",
         Command::new("python3").arg("-m").arg("venv").arg(&venv),
     )?;
-    run(
+    run_command(
         &format!("cannot install {REQUIREMENTS} into {}", venv.display()),
         Command::new(&python)
             .args(["-m", "pip", "install", "--quiet", "--no-input"])

@@ -37,18 +37,32 @@ pub struct Attempts {
     pub tried: usize,
 }
 
+/// What the earlier phases established, read by every attempt.
+pub struct Ctx<'a> {
+    /// The worker's upstream client.
+    pub up: &'a Upstream,
+    /// The worker (its index and counters).
+    pub w: &'a Worker,
+    /// The request.
+    pub req: &'a Request<'a>,
+    /// Endpoint and project.
+    pub a: &'a Admitted,
+    /// The scanned body.
+    pub s: &'a Scanned<'a>,
+    /// The candidates in try order.
+    pub cands: &'a Decision,
+}
+
 /// Tries the candidates in order.
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    up: &Upstream,
-    w: &Worker,
-    req: &Request<'_>,
-    a: &Admitted,
-    s: &Scanned<'_>,
-    cands: &Decision,
-    client: &mut TcpStream,
-    bufs: &mut Bufs,
-) -> Attempts {
+pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attempts {
+    let Ctx {
+        w,
+        req,
+        a,
+        s,
+        cands,
+        ..
+    } = *cx;
     let table = req.table;
     let proj = &table.projects[a.project as usize];
     let form = TraceForm::choose(a.endpoint, proj.trace, trace_opted_out(req));
@@ -80,10 +94,7 @@ pub async fn run(
                     path,
                     cost,
                 };
-                one(
-                    up, w, req, a, s, cands, &at.failed, &ctx, form, started, client, bufs,
-                )
-                .await
+                one(cx, &at.failed, &ctx, form, started, client, bufs).await
             }
         };
         match result {
@@ -106,14 +117,8 @@ struct Candidate<'a> {
 }
 
 /// One attempt against one provider: request, send, trace, relay.
-#[allow(clippy::too_many_arguments)]
 async fn one(
-    up: &Upstream,
-    w: &Worker,
-    req: &Request<'_>,
-    a: &Admitted,
-    s: &Scanned<'_>,
-    cands: &Decision,
+    cx: &Ctx<'_>,
     failed: &[(u16, Error)],
     c: &Candidate<'_>,
     form: TraceForm,
@@ -121,6 +126,9 @@ async fn one(
     client: &mut TcpStream,
     bufs: &mut Bufs,
 ) -> Result<Relayed, Error> {
+    let Ctx {
+        up, w, req, a, s, ..
+    } = *cx;
     let mut out = std::mem::take(&mut bufs.scratch);
     out.clear();
     write_request(req, s, c, &mut out);
@@ -137,7 +145,7 @@ async fn one(
     // The request buffer is free again: the trace for this candidate goes there.
     out.clear();
     if s.streaming && form != TraceForm::Off {
-        write_trace(req, a, cands, failed, c, form, &mut out);
+        write_trace(cx, failed, c, form, &mut out);
     }
     let plan = Plan {
         provider: c.provider,
@@ -202,16 +210,14 @@ async fn local_count(
 }
 
 /// Appends the trace of this attempt in `form`.
-#[allow(clippy::too_many_arguments)]
 fn write_trace(
-    req: &Request<'_>,
-    a: &Admitted,
-    cands: &Decision,
+    cx: &Ctx<'_>,
     failed: &[(u16, Error)],
     c: &Candidate<'_>,
     form: TraceForm,
     out: &mut Vec<u8>,
 ) {
+    let Ctx { req, a, cands, .. } = *cx;
     let table = req.table;
     let scores: SmallVec<[Score<'_>; 8]> = cands
         .iter()

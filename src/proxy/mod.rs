@@ -120,17 +120,15 @@ impl Gateway {
         }
         let scanned = body::scan(req, endpoint)?;
         let cands = decide::candidates(req, &admitted, &scanned)?;
-        let attempts = attempt::run(
-            &self.upstream,
+        let cx = attempt::Ctx {
+            up: &self.upstream,
             w,
             req,
-            &admitted,
-            &scanned,
-            &cands,
-            stream,
-            bufs,
-        )
-        .await;
+            a: &admitted,
+            s: &scanned,
+            cands: &cands,
+        };
+        let attempts = attempt::run(&cx, stream, bufs).await;
         log::finish(w, req, &admitted, &cands, attempts)
     }
 }

@@ -169,18 +169,7 @@ pub async fn answer(
         // body could echo the provider key.
         let body_ok = end > start && !echoes_key(&ex.buf[start..end], &p.key);
         let out = if body_ok {
-            let ct = relayable_content_type(&ex);
-            let o = respond::whole(
-                idle,
-                client,
-                status,
-                ct,
-                plan.trace_id,
-                &ex.buf[start..end],
-                true,
-                bufs,
-            )
-            .await;
+            let o = whole(plan, client, status, &ex, start, end, bufs).await;
             done(status, End::Complete, end - start, o.keep_alive)
         } else {
             let e = Error::upstream(
@@ -198,18 +187,7 @@ pub async fn answer(
         let (start, end, reusable) = ex
             .read_body(limits.max_upstream_body_bytes, body_deadline)
             .await?;
-        let ct = relayable_content_type(&ex);
-        let o = respond::whole(
-            idle,
-            client,
-            status,
-            ct,
-            plan.trace_id,
-            &ex.buf[start..end],
-            true,
-            bufs,
-        )
-        .await;
+        let o = whole(plan, client, status, &ex, start, end, bufs).await;
         bufs.ubuf = ex.finish(up, p, reusable && o.keep_alive);
         let end_how = if o.keep_alive {
             End::Complete
@@ -242,6 +220,22 @@ pub async fn answer(
     };
     bufs.ubuf = ex.finish(up, p, reusable);
     Ok(done(status, end, bytes, keep_alive))
+}
+
+/// Sends the upstream body `ex.buf[start..end]` whole with our head and its content type.
+async fn whole(
+    plan: &Plan<'_>,
+    client: &mut TcpStream,
+    status: u16,
+    ex: &Exchange,
+    start: usize,
+    end: usize,
+    bufs: &mut Bufs,
+) -> crate::server::conn::Outcome {
+    let ct = relayable_content_type(ex);
+    let body = &ex.buf[start..end];
+    let idle = plan.limits.idle_timeout;
+    respond::whole(idle, client, status, ct, plan.trace_id, body, true, bufs).await
 }
 
 /// Sends the stream's head and its trace chunk in one write; false if the client is gone.

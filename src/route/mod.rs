@@ -303,7 +303,7 @@ impl RouteTable {
                 stream_idle_timeout: Duration::from_millis(p.stream_idle_timeout_ms),
                 max_idle: p.max_idle_per_worker,
                 anthropic_version: p.anthropic_version.clone(),
-                mock: (p.kind == ProviderKind::Mock).then(|| crate::mock::MockOptions {
+                mock: (p.kind == ProviderKind::Mock).then_some(crate::mock::MockOptions {
                     ttft_ms: p.mock.ttft_ms,
                     tokens_per_s: p.mock.tokens_per_s,
                     reply_tokens: p.mock.reply_tokens,

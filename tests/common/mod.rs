@@ -12,12 +12,15 @@
 
 mod capture;
 mod client;
+mod command;
 mod fixtures;
 mod scripted;
 mod server;
 
 pub use capture::*;
 pub use client::*;
+#[allow(unused_imports)] // only the client-suite drivers run tools
+pub use command::*;
 #[allow(unused_imports)] // only the compat tests replay fixtures
 pub use fixtures::*;
 pub use scripted::*;
