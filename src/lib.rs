@@ -24,6 +24,7 @@ pub mod endpoint;
 pub mod error;
 pub mod gateway;
 pub mod http1;
+pub mod listen;
 pub mod metrics;
 pub mod mock;
 pub mod mock_server;

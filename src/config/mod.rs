@@ -685,6 +685,16 @@ policies = ["cheapest", "magic"]
     }
 
     #[test]
+    fn a_syntax_error_is_one_line_with_line_and_column() {
+        let err = Config::parse("# top\n[server\nlisten = 1\n", "x.toml").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        let line = &err.0[0];
+        assert!(line.starts_with("x.toml: line 2, column 8: "), "{line}");
+        assert!(line.contains("invalid table header"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
+    }
+
+    #[test]
     fn upstream_urls() {
         let u = UpstreamUrl::parse("https://api.openai.com/v1/").unwrap();
         assert_eq!(
