@@ -230,7 +230,10 @@ mod tests {
             other => panic!("expected PortTaken, got {other:?}"),
         }
         let msg = BindError::PortTaken(bound).to_string();
-        assert!(msg.contains(&bound.to_string()) && msg.contains("--share-port"), "{msg}");
+        assert!(
+            msg.contains(&bound.to_string()) && msg.contains("--share-port"),
+            "{msg}"
+        );
         let (second, again) = bind_listeners(bound, 2, true).unwrap();
         assert_eq!((second.len(), again), (2, bound));
     }
@@ -244,7 +247,10 @@ mod tests {
             Err(BindError::PortTaken(_))
         ));
         // And sharing cannot force its way in: the kernel needs SO_REUSEPORT on both.
-        assert!(matches!(bind_listeners(addr, 1, true), Err(BindError::Io(..))));
+        assert!(matches!(
+            bind_listeners(addr, 1, true),
+            Err(BindError::Io(..))
+        ));
     }
 
     #[test]

@@ -158,15 +158,23 @@ fn bad_arguments_say_why_in_one_line() {
             &["serve", "--bogus"][..],
             "switchyard serve: unknown option \"--bogus\"",
         ),
-        // A flag of another command is not one of this command's.
-        (&["serve", "--ttft-ms", "5"], "unknown option \"--ttft-ms\""),
+        // A flag of another command is not one of this command's. (Commands that finish at
+        // once if the flag were accepted, so a regression fails instead of hanging.)
+        (
+            &["check", "--config", "/nonexistent", "--ttft-ms", "5"],
+            "switchyard check: unknown option \"--ttft-ms\"",
+        ),
+        (
+            &["token", "--listen", "127.0.0.1:0"],
+            "unknown option \"--listen\"",
+        ),
         (&["check"], "switchyard check: --config FILE is required"),
         (
             &["token", "extra"],
             "switchyard token: unexpected argument \"extra\"",
         ),
         (
-            &["serve", "--share-port=yes"],
+            &["mock-upstream", "--listen", "nowhere", "--share-port=yes"],
             "--share-port takes no value",
         ),
         (&["serve", "--listen"], "--listen needs a value"),
