@@ -3,7 +3,7 @@
 //! answers `--help` (usage and every flag, on stdout) and `--version`. Exit codes: 0 ok, 2 bad
 //! config or arguments (one clear line each), 1 runtime failure (a port that cannot be bound).
 //!
-//! Each command's flags are declared once, in [`COMMANDS`]: parsing refuses any other, and the
+//! Each command's flags are declared once, in `COMMANDS`: parsing refuses any other, and the
 //! help text is written from the same table.
 //!
 //! `serve` and `mock-upstream` print one line `switchyard listening on http://ADDR ...` on
@@ -625,13 +625,11 @@ fn run_server(
     let admin = if cfg.server.admin_listen.is_empty() {
         None
     } else {
-        match std::net::TcpListener::bind(&cfg.server.admin_listen) {
+        // Bound like the proxy listeners, so an upgrade with --share-port shares it too.
+        match crate::listen::bind_admin(&cfg.server.admin_listen, cfg.server.share_port) {
             Ok(l) => Some(l),
             Err(e) => {
-                eprintln!(
-                    "cannot listen on admin address {}: {e}",
-                    cfg.server.admin_listen
-                );
+                eprintln!("switchyard: admin listener: {e}");
                 return EXIT_RUNTIME;
             }
         }

@@ -39,6 +39,8 @@ pub enum BindError {
     PortTaken(SocketAddr),
     /// Any other failure of socket, bind or listen.
     Io(SocketAddr, io::Error),
+    /// Not an `IP:port` address.
+    NotAnAddress(String),
 }
 
 impl fmt::Display for BindError {
@@ -49,6 +51,9 @@ impl fmt::Display for BindError {
                 "cannot listen on {a}: another process is listening there; to share the port with it on purpose (a zero-downtime upgrade), pass --share-port"
             ),
             BindError::Io(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            BindError::NotAnAddress(a) => {
+                write!(f, "cannot listen on {a:?}: not an address like 127.0.0.1:9464")
+            }
         }
     }
 }
@@ -75,6 +80,22 @@ pub fn bind_listeners(
         out.push(l);
     }
     Ok((out, bound))
+}
+
+/// The admin listener (`/metrics`, `/health`, `/ready`): one blocking socket, probed and shared
+/// like the workers' (an upgrade with `share` shares it with the old process too).
+pub fn bind_admin(addr: &str, share: bool) -> Result<std::net::TcpListener, BindError> {
+    let parsed: SocketAddr = addr
+        .parse()
+        .map_err(|_| BindError::NotAnAddress(addr.to_string()))?;
+    let (ls, bound) = bind_listeners(parsed, 1, share)?;
+    let l = ls
+        .into_iter()
+        .next()
+        .ok_or_else(|| BindError::Io(bound, io::Error::other("no listener was bound")))?;
+    l.set_nonblocking(false)
+        .map_err(|e| BindError::Io(bound, e))?;
+    Ok(l)
 }
 
 /// Binds (without listening) a socket with `SO_REUSEADDR` only: `EADDRINUSE` means a socket
