@@ -150,3 +150,178 @@ fn bad_arguments_exit_2() {
         assert!(!out.stderr.is_empty(), "{args:?} must say why");
     }
 }
+
+#[test]
+fn bad_arguments_say_why_in_one_line() {
+    for (args, says) in [
+        (
+            &["serve", "--bogus"][..],
+            "switchyard serve: unknown option \"--bogus\"",
+        ),
+        // A flag of another command is not one of this command's. (Commands that finish at
+        // once if the flag were accepted, so a regression fails instead of hanging.)
+        (
+            &["check", "--config", "/nonexistent", "--ttft-ms", "5"],
+            "switchyard check: unknown option \"--ttft-ms\"",
+        ),
+        (
+            &["token", "--listen", "127.0.0.1:0"],
+            "unknown option \"--listen\"",
+        ),
+        (&["check"], "switchyard check: --config FILE is required"),
+        (
+            &["token", "extra"],
+            "switchyard token: unexpected argument \"extra\"",
+        ),
+        (
+            &["mock-upstream", "--listen", "nowhere", "--share-port=yes"],
+            "--share-port takes no value",
+        ),
+        (&["serve", "--listen"], "--listen needs a value"),
+        (&[], "switchyard: a command is needed"),
+        (
+            &["frobnicate"],
+            "switchyard: unknown command \"frobnicate\"",
+        ),
+    ] {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+/// The flags each command takes, as its `--help` must list them.
+const COMMAND_FLAGS: &[(&str, &[&str])] = &[
+    (
+        "serve",
+        &[
+            "--config",
+            "--listen",
+            "--admin-listen",
+            "--workers",
+            "--share-port",
+        ],
+    ),
+    (
+        "mock-upstream",
+        &[
+            "--listen",
+            "--admin-listen",
+            "--workers",
+            "--ttft-ms",
+            "--tokens-per-s",
+            "--reply-tokens",
+            "--fail-rate",
+            "--share-port",
+        ],
+    ),
+    ("check", &["--config"]),
+    ("token", &[]),
+];
+
+#[test]
+fn every_command_answers_help_and_version() {
+    let version = format!("switchyard {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["--version", "-V"] {
+        let out = bin().arg(flag).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), version);
+    }
+    // After other flags too: nothing starts, nothing is checked.
+    let out = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--version"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), version);
+    let out = bin()
+        .args(["check", "--config", "/nonexistent", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+    let top = bin().arg("--help").output().unwrap();
+    assert_eq!(top.status.code(), Some(0));
+    let top = String::from_utf8(top.stdout).unwrap();
+    for (cmd, flags) in COMMAND_FLAGS {
+        for flag in ["--version", "-V"] {
+            let out = bin().args([cmd, flag]).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{cmd} {flag}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                version,
+                "{cmd} {flag}"
+            );
+        }
+        for flag in ["--help", "-h"] {
+            let out = bin().args([cmd, flag]).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{cmd} {flag}");
+            assert!(out.stderr.is_empty(), "{cmd} {flag}");
+            let help = String::from_utf8(out.stdout).unwrap();
+            assert!(help.contains(&format!("switchyard {cmd}")), "{help}");
+            for f in flags.iter().chain(&["--help", "--version"]) {
+                assert!(help.contains(f), "{cmd} --help lacks {f}:\n{help}");
+            }
+        }
+        assert!(top.contains(&format!("switchyard {cmd}")), "{top}");
+        for f in *flags {
+            assert!(top.contains(f), "switchyard --help lacks {f}:\n{top}");
+        }
+    }
+}
+
+#[test]
+fn check_warns_about_plain_tokens_and_keys_serve_could_not_read() {
+    let unset = format!("SWITCHYARD_CLI_TEST_UNSET_{}", std::process::id());
+    let text = format!(
+        r#"
+[[providers]]
+id = "a"
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "{unset}"
+[[providers]]
+id = "b"
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+api_key_file = "/nonexistent/switchyard/key"
+[[providers]]
+id = "c"
+kind = "openai"
+base_url = "https://api.openai.com/v1"
+api_key_env = "SWITCHYARD_CLI_TEST_SET"
+[[models]]
+id = "m"
+provider = "a"
+[[projects]]
+slug = "p"
+models = ["m"]
+tokens = ["sk-lr-plain"]
+"#
+    );
+    let path = temp_config("warnings", &text);
+    let out = bin()
+        .args(["check", "--config"])
+        .arg(&path)
+        .env_remove(&unset)
+        .env("SWITCHYARD_CLI_TEST_SET", "sk-set")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "warnings only: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    for (line, place) in lines.iter().zip([
+        "projects[0].tokens[0]: plain token",
+        &format!("providers[0].api_key_env: environment variable {unset} is not set"),
+        "providers[1].api_key_file: cannot read /nonexistent/switchyard/key",
+    ]) {
+        assert!(
+            line.starts_with(&format!("warning: {}: {place}", path.display())),
+            "{line}"
+        );
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok (3 providers"));
+}

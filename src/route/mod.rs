@@ -15,7 +15,9 @@
 pub mod policy;
 pub mod stats;
 
-use crate::config::{BudgetConfig, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl};
+use crate::config::{
+    BudgetConfig, Capability, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl,
+};
 use crate::endpoint::Protocol;
 use crate::provider::Adapter;
 use arc_swap::ArcSwap;
@@ -233,6 +235,7 @@ impl RouteTable {
         prev: Option<&RouteTable>,
         warn: &mut dyn FnMut(String),
     ) -> Result<RouteTable, crate::config::ConfigErrors> {
+        cfg.warnings().into_iter().for_each(&mut *warn);
         let mut errs = Vec::new();
         let mut providers = Vec::with_capacity(cfg.providers.len());
         for (i, p) in cfg.providers.iter().enumerate() {
@@ -329,12 +332,11 @@ impl RouteTable {
             let mut upstream_json = Vec::new();
             crate::scan::push_json_string(&mut upstream_json, &upstream_id);
             let mut bits = 0;
-            for c in &m.capabilities {
-                bits |= match c.as_str() {
-                    "tools" => caps::TOOLS,
-                    "vision" => caps::VISION,
-                    "json" => caps::JSON,
-                    _ => 0,
+            for c in m.capabilities.iter() {
+                bits |= match c {
+                    Capability::Tools => caps::TOOLS,
+                    Capability::Vision => caps::VISION,
+                    Capability::Json => caps::JSON,
                 };
             }
             model_ids.insert(m.id.clone(), i as u16);
@@ -362,18 +364,13 @@ impl RouteTable {
         let mut tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>> = HashMap::new();
         let mut slugs = HashMap::new();
         for (i, p) in cfg.projects.iter().enumerate() {
-            for (j, t) in p.tokens.iter().enumerate() {
+            for t in &p.tokens {
                 let digest = match t.strip_prefix("sha256:") {
                     Some(hex) => match hex32(&hex.to_ascii_lowercase()) {
                         Some(d) => d,
                         None => continue, // validate() reported it
                     },
-                    None => {
-                        warn(format!(
-                            "projects[{i}].tokens[{j}]: plain token in config; store its sha256 digest instead (switchyard token)"
-                        ));
-                        token_digest(t.as_bytes())
-                    }
+                    None => token_digest(t.as_bytes()), // cfg.warnings() names it
                 };
                 let list = tokens.entry(digest).or_default();
                 if !list.contains(&(i as u16)) {
@@ -390,7 +387,7 @@ impl RouteTable {
                 if k > 0 {
                     policies_json.push(b',');
                 }
-                crate::scan::push_json_string(&mut policies_json, pol);
+                crate::scan::push_json_string(&mut policies_json, pol.name());
             }
             policies_json.push(b']');
             slugs.insert(p.slug.as_bytes().to_vec(), i as u16);
@@ -403,11 +400,7 @@ impl RouteTable {
             projects.push(Project {
                 slug: p.slug.clone(),
                 models: models_idx,
-                policies: p
-                    .policies
-                    .iter()
-                    .filter_map(|s| Policy::from_name(s))
-                    .collect(),
+                policies: p.policies.to_vec(),
                 policies_json,
                 trace: p.trace,
                 budget: p.budget.clone(),

@@ -33,49 +33,8 @@ pub const INLINE_CANDIDATES: usize = 8;
 /// arrays live on the stack.
 pub const MAX_CANDIDATES: usize = 64;
 
-/// The policies the engine knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Policy {
-    /// Circuit breaker.
-    Health,
-    /// Lowest price.
-    Cheapest,
-    /// Lowest recent time to first byte.
-    Fastest,
-    /// Fits the context window.
-    Context,
-    /// Supports the features used.
-    Capability,
-    /// Within budget.
-    Budget,
-}
-
-impl Policy {
-    /// By config name.
-    pub fn from_name(s: &str) -> Option<Policy> {
-        Some(match s {
-            "health" => Policy::Health,
-            "cheapest" => Policy::Cheapest,
-            "fastest" => Policy::Fastest,
-            "context" => Policy::Context,
-            "capability" => Policy::Capability,
-            "budget" => Policy::Budget,
-            _ => return None,
-        })
-    }
-
-    /// Config name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Health => "health",
-            Policy::Cheapest => "cheapest",
-            Policy::Fastest => "fastest",
-            Policy::Context => "context",
-            Policy::Capability => "capability",
-            Policy::Budget => "budget",
-        }
-    }
-}
+/// The policies the engine knows: the config's enum, whose names are listed there once.
+pub use crate::config::Policy;
 
 /// What the request needs, read once from its scanned body.
 #[derive(Clone, Copy, Debug, Default)]

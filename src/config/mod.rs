@@ -1,50 +1,76 @@
-//! Typed configuration: the TOML file of `../shared/spec/gateway.md`, loaded and validated off the
-//! hot path.
+//! Typed configuration: the TOML file an operator writes (its keys are documented in the README
+//! and on each field below), loaded and validated off the hot path.
+//!
+//! A folder because the config has three concerns that change for different reasons: the types
+//! (this file: what the file may say), `defaults` (what it means when it says nothing, and the
+//! embedded config `serve` runs without one) and `validate` (what it must not say, and what
+//! `check` and `serve` warn about); `names` holds the machinery behind the enums below.
+//!
+//! Closed sets of names (routing policies, model capabilities, the state backend) are enums
+//! parsed here once, each listing its names in one place ([`Policy::ALL`] and
+//! [`Policy::name`]); validation messages and the routing table read them from there. A name
+//! that matches nothing does not stop the TOML parse, which reports only its first error: it is
+//! kept beside the list ([`Listed::unknown`], [`Choice::unknown`]) and reported by
+//! [`Config::validate`] with its place, along with every other problem.
 //!
 //! Invariant: a `Config` that came out of [`Config::load`] or [`Config::parse`] has passed
 //! [`Config::validate`]; a config with any problem is refused whole (never half-loaded), and every
 //! problem is reported with its place (`providers[1].base_url: ...`), one per line.
 
+#[macro_use]
+mod names;
+mod defaults;
+mod validate;
+
+pub use defaults::{ADMIN_LISTEN, DEV_TOKEN, EMBEDDED_DEFAULT};
+pub use names::{known_names, Choice, Listed, Named};
+pub use validate::{MAX_PROVIDER_HEADERS, MAX_PROVIDER_HEADER_BYTES};
+
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 
-/// The config `serve` runs with when no `--config` is given: the built-in mock provider, one
-/// project `default`, the dev token `sk-lr-dev` (its digest below), loopback only.
-pub const EMBEDDED_DEFAULT: &str = r#"
-[server]
-listen = "127.0.0.1:3000"
-admin_listen = "127.0.0.1:9090"
+names! {
+    /// The routing policies (`policies = [...]` of a project), applied in the order listed. What
+    /// each one does is `route::policy`'s.
+    Policy {
+        /// Circuit breaker: an open circuit excludes the model; score 1 − error rate.
+        Health = "health",
+        /// Lowest input + output price per million tokens.
+        Cheapest = "cheapest",
+        /// Lowest recent time to first byte.
+        Fastest = "fastest",
+        /// Estimated input + `max_tokens` must fit `context_window` (exclusion only).
+        Context = "context",
+        /// Supports the tools, images and JSON mode the request uses (exclusion only).
+        Capability = "capability",
+        /// Within the model's budget; score = remaining headroom.
+        Budget = "budget",
+    }
+}
 
-[[providers]]
-id = "mock"
-kind = "mock"
+names! {
+    /// What a model supports (`capabilities = [...]` of a model), matched by the `capability`
+    /// policy against what a request uses.
+    Capability {
+        /// Tool / function calling.
+        Tools = "tools",
+        /// Image input.
+        Vision = "vision",
+        /// JSON mode / structured output.
+        Json = "json",
+    }
+}
 
-[[models]]
-id = "mock-small"
-provider = "mock"
-input_per_million = 0.10
-output_per_million = 0.40
-context_window = 128000
-capabilities = ["tools", "json"]
-
-[[models]]
-id = "mock-large"
-provider = "mock"
-input_per_million = 2.50
-output_per_million = 10.00
-context_window = 200000
-capabilities = ["tools", "vision", "json"]
-
-[[projects]]
-slug = "default"
-tokens = ["sha256:e1609e2925ce817b38987ec53546776448ff446514c057ab93514070f5dea24f"]  # sk-lr-dev
-models = ["mock-small", "mock-large"]
-policies = ["health", "cheapest"]
-"#;
-
-/// The dev token of the embedded default config, printed at start.
-pub const DEV_TOKEN: &str = "sk-lr-dev";
+names! {
+    /// Where the Responses API state lives (`[state] backend`).
+    StateBackend {
+        /// A file store under `path`, survives restarts.
+        Embedded = "embedded",
+        /// A Redis server at `redis_url`, shared by every gateway using it.
+        Redis = "redis",
+    }
+}
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -92,22 +118,11 @@ pub struct ServerConfig {
     pub drain_timeout_ms: u64,
     /// Largest upstream response body buffered for a non-streaming answer.
     pub max_upstream_body_bytes: usize,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: "0.0.0.0:3000".into(),
-            admin_listen: "127.0.0.1:9090".into(),
-            workers: 0,
-            max_header_bytes: 16 * 1024,
-            max_body_bytes: 32 * 1024 * 1024,
-            header_timeout_ms: 10_000,
-            idle_timeout_ms: 60_000,
-            drain_timeout_ms: 30_000,
-            max_upstream_body_bytes: 64 * 1024 * 1024,
-        }
-    }
+    /// Skip the check that no other process listens on `listen` (see [`crate::listen`]). Set by
+    /// `serve --share-port` for a zero-downtime upgrade, never read from the file: left on,
+    /// it would let a second gateway split the port's traffic with the first without a word.
+    #[serde(skip)]
+    pub share_port: bool,
 }
 
 /// Which wire protocol a provider speaks.
@@ -143,19 +158,19 @@ pub struct ProviderConfig {
     #[serde(default)]
     pub ca_file: String,
     /// TCP connect deadline.
-    #[serde(default = "default_connect_timeout")]
+    #[serde(default = "defaults::connect_timeout")]
     pub connect_timeout_ms: u64,
     /// Deadline for the upstream's first response byte.
-    #[serde(default = "default_first_byte_timeout")]
+    #[serde(default = "defaults::first_byte_timeout")]
     pub first_byte_timeout_ms: u64,
     /// Longest silence between streamed bytes once the answer started.
-    #[serde(default = "default_idle_gap")]
+    #[serde(default = "defaults::idle_gap")]
     pub stream_idle_timeout_ms: u64,
     /// Pooled keep-alive connections per worker.
-    #[serde(default = "default_max_idle")]
+    #[serde(default = "defaults::max_idle")]
     pub max_idle_per_worker: usize,
     /// `anthropic-version` sent to Anthropic providers when the client sent none.
-    #[serde(default = "default_anthropic_version")]
+    #[serde(default = "defaults::anthropic_version")]
     pub anthropic_version: String,
     /// Options of the built-in mock (kind = "mock" only).
     #[serde(default)]
@@ -168,7 +183,7 @@ pub struct ProviderConfig {
     /// Extra static headers sent to this provider on every request (an organisation or
     /// project id, a gateway tag). Never the key: that comes from `api_key_env` / `api_key_file`.
     #[serde(default)]
-    pub headers: std::collections::BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
 }
 
 impl ProviderConfig {
@@ -179,22 +194,6 @@ impl ProviderConfig {
             ProviderKind::Openai | ProviderKind::Mock
         ))
     }
-}
-
-fn default_connect_timeout() -> u64 {
-    5_000
-}
-fn default_first_byte_timeout() -> u64 {
-    60_000
-}
-fn default_idle_gap() -> u64 {
-    120_000
-}
-fn default_max_idle() -> usize {
-    64
-}
-fn default_anthropic_version() -> String {
-    "2023-06-01".into()
 }
 
 /// `[providers.mock]`: timing and faults of the in-process mock provider.
@@ -209,17 +208,6 @@ pub struct MockConfig {
     pub reply_tokens: u32,
     /// Probability of an injected failure.
     pub fail_rate: f64,
-}
-
-impl Default for MockConfig {
-    fn default() -> Self {
-        MockConfig {
-            ttft_ms: 0,
-            tokens_per_s: 0.0,
-            reply_tokens: 16,
-            fail_rate: 0.0,
-        }
-    }
 }
 
 /// `[[models]]`.
@@ -242,9 +230,9 @@ pub struct ModelConfig {
     /// Input plus output tokens the model accepts.
     #[serde(default)]
     pub context_window: u64,
-    /// `tools`, `vision`, `json`.
+    /// What the model supports ([`Capability`]).
     #[serde(default)]
-    pub capabilities: Vec<String>,
+    pub capabilities: Listed<Capability>,
     /// Spend and call limits for this model.
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
@@ -276,7 +264,7 @@ pub struct ProjectConfig {
     pub models: Vec<String>,
     /// Routing policies in priority order.
     #[serde(default)]
-    pub policies: Vec<String>,
+    pub policies: Listed<Policy>,
     /// Trace event form.
     #[serde(default)]
     pub trace: TraceMode,
@@ -291,7 +279,7 @@ pub struct ProjectConfig {
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Rolling window length.
-    #[serde(default = "default_budget_window")]
+    #[serde(default = "defaults::budget_window")]
     pub window_ms: u64,
     /// Requests allowed per window (0 = unlimited).
     #[serde(default)]
@@ -299,10 +287,6 @@ pub struct BudgetConfig {
     /// USD allowed per window (0 = unlimited).
     #[serde(default)]
     pub max_spend_usd: f64,
-}
-
-fn default_budget_window() -> u64 {
-    60_000
 }
 
 /// `[routing]`: the passive health check (circuit breaker) behind the `health` policy.
@@ -319,48 +303,17 @@ pub struct RoutingConfig {
     pub health_cooldown_ms: u64,
 }
 
-impl Default for RoutingConfig {
-    fn default() -> Self {
-        RoutingConfig {
-            health_window_ms: 30_000,
-            health_min_requests: 5,
-            health_error_rate: 0.5,
-            health_cooldown_ms: 10_000,
-        }
-    }
-}
-
 /// `[state]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
-    /// `embedded` or `redis`.
-    pub backend: String,
+    /// Where the state lives.
+    pub backend: Choice<StateBackend>,
     /// Directory of the embedded store.
     pub path: String,
     /// `redis://host:port/db`.
     pub redis_url: String,
 }
-
-impl Default for StateConfig {
-    fn default() -> Self {
-        StateConfig {
-            backend: "embedded".into(),
-            path: "switchyard-state".into(),
-            redis_url: String::new(),
-        }
-    }
-}
-
-/// The policies the routing engine knows.
-pub const KNOWN_POLICIES: &[&str] = &[
-    "health",
-    "cheapest",
-    "fastest",
-    "context",
-    "capability",
-    "budget",
-];
 
 /// Every problem found in a config, each with its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,11 +343,8 @@ impl Config {
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
-            // toml reports the first syntax or type error with its line and column.
-            let msg = e.to_string().replace('\n', " ").replace("  ", " ");
-            ConfigErrors(vec![format!("{origin}: {}", msg.trim())])
-        })?;
+        let cfg: Config =
+            toml::from_str(text).map_err(|e| ConfigErrors(vec![toml_error(text, origin, &e)]))?;
         let errors = cfg.validate();
         if errors.is_empty() {
             Ok(cfg)
@@ -416,247 +366,38 @@ impl Config {
             Err(e) => panic!("embedded default config is invalid: {e}"),
         }
     }
+}
 
-    /// Every semantic problem, with its place. Empty means valid.
-    pub fn validate(&self) -> Vec<String> {
-        let mut errs = Vec::new();
-        let s = &self.server;
-        if s.listen.parse::<SocketAddr>().is_err() {
-            errs.push(format!(
-                "server.listen: {:?} is not an address like 0.0.0.0:3000",
-                s.listen
-            ));
+/// A syntax or type error as one line: `FILE: line L, column C: message`. toml stops at its
+/// first such error and renders it over several lines (a source snippet, then the message);
+/// the line and column say as much as the snippet and keep "one problem, one line".
+fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> String {
+    let msg: Vec<&str> = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let msg = msg.join("; ");
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("{origin}: line {line}, column {col}: {msg}")
         }
-        if !s.admin_listen.is_empty() && s.admin_listen.parse::<SocketAddr>().is_err() {
-            errs.push(format!(
-                "server.admin_listen: {:?} is not an address like 127.0.0.1:9090",
-                s.admin_listen
-            ));
-        }
-        if s.workers > 1024 {
-            errs.push("server.workers: at most 1024".into());
-        }
-        if !(1024..=1 << 20).contains(&s.max_header_bytes) {
-            errs.push("server.max_header_bytes: must be between 1024 and 1048576".into());
-        }
-        if s.max_body_bytes == 0 || s.max_body_bytes > 1 << 30 {
-            errs.push("server.max_body_bytes: must be between 1 and 1073741824".into());
-        }
-        for (name, v) in [
-            ("header_timeout_ms", s.header_timeout_ms),
-            ("idle_timeout_ms", s.idle_timeout_ms),
-            ("drain_timeout_ms", s.drain_timeout_ms),
-        ] {
-            if v == 0 {
-                errs.push(format!("server.{name}: must be greater than 0"));
-            }
-        }
-
-        for (i, p) in self.providers.iter().enumerate() {
-            let place = format!("providers[{i}]");
-            if p.id.is_empty() {
-                errs.push(format!("{place}.id: must not be empty"));
-            }
-            if self.providers[..i].iter().any(|q| q.id == p.id) {
-                errs.push(format!("{place}.id: duplicate provider id {:?}", p.id));
-            }
-            if p.kind == ProviderKind::Mock {
-                if !p.base_url.is_empty() {
-                    errs.push(format!("{place}.base_url: a mock provider has no base_url"));
-                }
-                if !(0.0..=1.0).contains(&p.mock.fail_rate) {
-                    errs.push(format!("{place}.mock.fail_rate: must be within 0..1"));
-                }
-                if p.mock.tokens_per_s < 0.0 || !p.mock.tokens_per_s.is_finite() {
-                    errs.push(format!("{place}.mock.tokens_per_s: must be >= 0"));
-                }
-            } else {
-                if let Err(e) = UpstreamUrl::parse(&p.base_url) {
-                    errs.push(format!("{place}.base_url: {e}"));
-                }
-                if !p.api_key_env.is_empty() && !p.api_key_file.is_empty() {
-                    errs.push(format!(
-                        "{place}: api_key_env and api_key_file are exclusive"
-                    ));
-                }
-            }
-            if p.connect_timeout_ms == 0 || p.first_byte_timeout_ms == 0 {
-                errs.push(format!("{place}: timeouts must be greater than 0"));
-            }
-        }
-
-        for (i, m) in self.models.iter().enumerate() {
-            let place = format!("models[{i}]");
-            if m.id.is_empty() {
-                errs.push(format!("{place}.id: must not be empty"));
-            }
-            if self.models[..i].iter().any(|q| q.id == m.id) {
-                errs.push(format!("{place}.id: duplicate model id {:?}", m.id));
-            }
-            if !self.providers.iter().any(|p| p.id == m.provider) {
-                errs.push(format!(
-                    "{place}.provider: no provider with id {:?}",
-                    m.provider
-                ));
-            }
-            if m.input_per_million < 0.0 || m.output_per_million < 0.0 {
-                errs.push(format!("{place}: prices must be >= 0"));
-            }
-            for c in &m.capabilities {
-                if !["tools", "vision", "json"].contains(&c.as_str()) {
-                    errs.push(format!(
-                        "{place}.capabilities: unknown capability {c:?} (tools, vision, json)"
-                    ));
-                }
-            }
-        }
-
-        if self.projects.is_empty() {
-            errs.push("projects: at least one project is needed".into());
-        }
-        for (i, p) in self.projects.iter().enumerate() {
-            let place = format!("projects[{i}]");
-            if p.slug.is_empty()
-                || !p
-                    .slug
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                errs.push(format!(
-                    "{place}.slug: {:?} must be non-empty [A-Za-z0-9_-]",
-                    p.slug
-                ));
-            }
-            if self.projects[..i].iter().any(|q| q.slug == p.slug) {
-                errs.push(format!("{place}.slug: duplicate project {:?}", p.slug));
-            }
-            if p.models.is_empty() {
-                errs.push(format!("{place}.models: at least one model is needed"));
-            }
-            if p.models.len() > crate::route::policy::MAX_CANDIDATES {
-                errs.push(format!(
-                    "{place}.models: at most {} models per project",
-                    crate::route::policy::MAX_CANDIDATES
-                ));
-            }
-            for (j, m) in p.models.iter().enumerate() {
-                if !self.models.iter().any(|q| &q.id == m) {
-                    errs.push(format!("{place}.models[{j}]: no model with id {m:?}"));
-                }
-            }
-            for (j, t) in p.tokens.iter().enumerate() {
-                if let Some(hex) = t.strip_prefix("sha256:") {
-                    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        errs.push(format!(
-                            "{place}.tokens[{j}]: a sha256 digest is 64 hex digits"
-                        ));
-                    }
-                } else if t.is_empty() {
-                    errs.push(format!("{place}.tokens[{j}]: empty token"));
-                }
-            }
-            for (j, pol) in p.policies.iter().enumerate() {
-                if !KNOWN_POLICIES.contains(&pol.as_str()) {
-                    errs.push(format!(
-                        "{place}.policies[{j}]: unknown policy {pol:?} (known: {})",
-                        KNOWN_POLICIES.join(", ")
-                    ));
-                }
-            }
-        }
-
-        let r = &self.routing;
-        if r.health_window_ms == 0 || r.health_cooldown_ms == 0 {
-            errs.push(
-                "routing: health_window_ms and health_cooldown_ms must be greater than 0".into(),
-            );
-        }
-        if !(r.health_error_rate > 0.0 && r.health_error_rate <= 1.0) {
-            errs.push("routing.health_error_rate: must be within (0, 1]".into());
-        }
-        let budgets = self
-            .projects
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (format!("projects[{i}].budget"), &p.budget))
-            .chain(
-                self.models
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| (format!("models[{i}].budget"), &m.budget)),
-            );
-        for (place, b) in budgets {
-            if let Some(b) = b {
-                if b.window_ms == 0 {
-                    errs.push(format!("{place}.window_ms: must be greater than 0"));
-                }
-                if b.max_spend_usd < 0.0 || !b.max_spend_usd.is_finite() {
-                    errs.push(format!("{place}.max_spend_usd: must be >= 0"));
-                }
-                if b.max_calls == 0 && b.max_spend_usd == 0.0 {
-                    errs.push(format!("{place}: set max_calls or max_spend_usd"));
-                }
-            }
-        }
-
-        match self.state.backend.as_str() {
-            "embedded" => {}
-            "redis" => {
-                if !self.state.redis_url.starts_with("redis://") {
-                    errs.push("state.redis_url: must be redis://host:port".into());
-                }
-            }
-            other => errs.push(format!(
-                "state.backend: {other:?} is not one of embedded, redis"
-            )),
-        }
-        errs
+        None => format!("{origin}: {msg}"),
     }
+}
 
-    /// Reads every provider's key (environment or file). Problems are reported like config
-    /// errors; a provider without a key configured gets an empty key.
-    pub fn load_keys(&self) -> Result<Vec<String>, ConfigErrors> {
-        let mut keys = Vec::with_capacity(self.providers.len());
-        let mut errs = Vec::new();
-        for (i, p) in self.providers.iter().enumerate() {
-            let key = if !p.api_key_env.is_empty() {
-                match std::env::var(&p.api_key_env) {
-                    Ok(k) => k,
-                    Err(_) => {
-                        errs.push(format!(
-                            "providers[{i}].api_key_env: environment variable {} is not set",
-                            p.api_key_env
-                        ));
-                        String::new()
-                    }
-                }
-            } else if !p.api_key_file.is_empty() {
-                match std::fs::read_to_string(&p.api_key_file) {
-                    Ok(k) => k.lines().next().unwrap_or("").trim().to_string(),
-                    Err(e) => {
-                        errs.push(format!(
-                            "providers[{i}].api_key_file: cannot read {}: {e}",
-                            p.api_key_file
-                        ));
-                        String::new()
-                    }
-                }
-            } else {
-                String::new()
-            };
-            if key.bytes().any(|b| b < 0x20 || b == 0x7f) {
-                errs.push(format!(
-                    "providers[{i}]: the key contains control characters"
-                ));
-            }
-            keys.push(key);
-        }
-        if errs.is_empty() {
-            Ok(keys)
-        } else {
-            Err(ConfigErrors(errs))
-        }
+/// 1-based line and column (in characters) of byte `at`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
     }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
 /// A provider `base_url`, split for the upstream client.
@@ -790,6 +531,16 @@ policies = ["cheapest", "magic"]
             Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n", "x").unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
         assert!(err.to_string().contains("line"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_one_line_with_line_and_column() {
+        let err = Config::parse("# top\n[server\nlisten = 1\n", "x.toml").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        let line = &err.0[0];
+        assert!(line.starts_with("x.toml: line 2, column 8: "), "{line}");
+        assert!(line.contains("invalid table header"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
     }
 
     #[test]

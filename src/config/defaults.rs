@@ -1,0 +1,120 @@
+//! Defaults: the config `serve` runs with when given none, and the value of every key a file
+//! leaves out. Kept apart from the types so the numbers an operator asks about are in one place.
+
+use super::*;
+
+/// Where the admin listener (`/metrics`, `/health`, `/ready`) binds by default: loopback, on
+/// 9464, the port OpenTelemetry's Prometheus exporters default to, not Prometheus's own 9090,
+/// which a Prometheus server scraping this host may well hold already.
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9464";
+
+/// The config `serve` runs with when no `--config` is given: the built-in mock provider, one
+/// project `default`, the dev token `sk-lr-dev` (its digest below), loopback only; the admin
+/// listener on [`ADMIN_LISTEN`].
+pub const EMBEDDED_DEFAULT: &str = r#"
+[server]
+listen = "127.0.0.1:3000"
+# admin_listen: the default, ADMIN_LISTEN
+
+[[providers]]
+id = "mock"
+kind = "mock"
+
+[[models]]
+id = "mock-small"
+provider = "mock"
+input_per_million = 0.10
+output_per_million = 0.40
+context_window = 128000
+capabilities = ["tools", "json"]
+
+[[models]]
+id = "mock-large"
+provider = "mock"
+input_per_million = 2.50
+output_per_million = 10.00
+context_window = 200000
+capabilities = ["tools", "vision", "json"]
+
+[[projects]]
+slug = "default"
+tokens = ["sha256:e1609e2925ce817b38987ec53546776448ff446514c057ab93514070f5dea24f"]  # sk-lr-dev
+models = ["mock-small", "mock-large"]
+policies = ["health", "cheapest"]
+"#;
+
+/// The dev token of the embedded default config, printed at start.
+pub const DEV_TOKEN: &str = "sk-lr-dev";
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "0.0.0.0:3000".into(),
+            admin_listen: ADMIN_LISTEN.into(),
+            workers: 0,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 32 * 1024 * 1024,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            drain_timeout_ms: 30_000,
+            max_upstream_body_bytes: 64 * 1024 * 1024,
+            share_port: false,
+        }
+    }
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            ttft_ms: 0,
+            tokens_per_s: 0.0,
+            reply_tokens: 16,
+            fail_rate: 0.0,
+        }
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            health_window_ms: 30_000,
+            health_min_requests: 5,
+            health_error_rate: 0.5,
+            health_cooldown_ms: 10_000,
+        }
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            backend: Choice::from(StateBackend::Embedded),
+            path: "switchyard-state".into(),
+            redis_url: String::new(),
+        }
+    }
+}
+
+pub(super) fn connect_timeout() -> u64 {
+    5_000
+}
+
+pub(super) fn first_byte_timeout() -> u64 {
+    60_000
+}
+
+pub(super) fn idle_gap() -> u64 {
+    120_000
+}
+
+pub(super) fn max_idle() -> usize {
+    64
+}
+
+pub(super) fn anthropic_version() -> String {
+    "2023-06-01".into()
+}
+
+pub(super) fn budget_window() -> u64 {
+    60_000
+}
