@@ -614,13 +614,14 @@ fn run_server<S: Service>(
     let sigset = block_signals();
     crate::log::start_sink();
     let n = workers_for(cfg.server.workers);
-    let (listeners, bound) = match crate::listen::bind_listeners(listen, n, cfg.server.share_port) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("switchyard: {e}");
-            return EXIT_RUNTIME;
-        }
-    };
+    let (listeners, bound) =
+        match crate::server::listen::bind_listeners(listen, n, cfg.server.share_port) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("switchyard: {e}");
+                return EXIT_RUNTIME;
+            }
+        };
     use std::os::fd::AsRawFd;
     let shared = Arc::new(Shared {
         routes,
@@ -633,7 +634,7 @@ fn run_server<S: Service>(
         None
     } else {
         // Bound like the proxy listeners, so an upgrade with --share-port shares it too.
-        match crate::listen::bind_admin(&cfg.server.admin_listen, cfg.server.share_port) {
+        match crate::server::listen::bind_admin(&cfg.server.admin_listen, cfg.server.share_port) {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("switchyard: admin listener: {e}");

@@ -23,7 +23,6 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod http1;
-pub mod listen;
 pub mod metrics;
 pub mod mock;
 pub mod netio;

@@ -1,6 +1,6 @@
 //! The policy engine: which candidates may serve a request, and in which order to try them.
 //!
-//! Rule (`../shared/spec/gateway.md`, "Routing"): each policy scores every candidate in [0,1]
+//! Rule (the README's "Routing" decision): each policy scores every candidate in [0,1]
 //! and may exclude some; the policy at position i of N (0-based) weighs N−i; a policy whose
 //! scores over the remaining candidates are all equal abstains; the combined score is the
 //! weighted mean over the policies that voted (1 when none did). Candidates are tried in score

@@ -1,6 +1,6 @@
-//! The server side of a worker: one pinned monoio runtime per core (`worker`), the keep-alive
-//! loop that frames requests (`conn`), and the writers of whole answers and errors
-//! (`respond`).
+//! The server side: the listening sockets (`listen`), one pinned monoio runtime per core
+//! (`worker`), the keep-alive loop that frames requests (`conn`), and the writers of whole
+//! answers and errors (`respond`).
 //!
 //! The worker runs a [`Service`] and knows nothing of what it serves: the gateway (`proxy`)
 //! and the mock provider's own server (`mock::serve`) are both services. A service instance
@@ -8,6 +8,7 @@
 //! and needs no lock.
 
 pub mod conn;
+pub mod listen;
 pub mod respond;
 pub mod worker;
 
