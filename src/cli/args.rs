@@ -1,0 +1,314 @@
+//! The command line's grammar: each command's flags declared once (`COMMANDS`), parsed
+//! strictly (any other flag is refused with one line), and the help text written from the same
+//! table.
+
+/// One flag of a command.
+struct Opt {
+    /// `--name`.
+    name: &'static str,
+    /// What its value looks like (`FILE`); `None` for a switch.
+    value: Option<&'static str>,
+    /// Whether the command needs it.
+    required: bool,
+    /// What it does, for `--help`.
+    help: &'static str,
+}
+
+/// A command and its flags.
+pub(super) struct Cmd {
+    /// Its name on the command line.
+    pub(super) name: &'static str,
+    /// What it does, for `--help`.
+    summary: &'static str,
+    opts: &'static [Opt],
+}
+
+const fn opt(name: &'static str, value: Option<&'static str>, help: &'static str) -> Opt {
+    Opt {
+        name,
+        value,
+        required: false,
+        help,
+    }
+}
+
+const SHARE_PORT: Opt = opt(
+    "--share-port",
+    None,
+    "listen even though another process listens on the address, sharing its connections; for a zero-downtime upgrade: start the new process with it, wait for its \"listening on\" line, then SIGTERM the old one, which drains",
+);
+
+/// Every command and its flags: what is parsed and what `--help` prints.
+pub(super) const COMMANDS: &[Cmd] = &[
+    Cmd {
+        name: "serve",
+        summary: "runs the gateway",
+        opts: &[
+            opt(
+                "--config",
+                Some("FILE"),
+                "the config file (default: the embedded config: built-in mock provider, project \"default\", dev token sk-lr-dev, loopback only)",
+            ),
+            opt(
+                "--listen",
+                Some("ADDR"),
+                "the proxy API address, over [server] listen (embedded config: 127.0.0.1:3000)",
+            ),
+            opt(
+                "--admin-listen",
+                Some("ADDR"),
+                "the /metrics, /health, /ready address, over [server] admin_listen (default 127.0.0.1:9464; \"\" = off)",
+            ),
+            opt(
+                "--workers",
+                Some("N"),
+                "worker threads, each pinned to a core with its own io_uring ring, over [server] workers (0 = one per core)",
+            ),
+            SHARE_PORT,
+        ],
+    },
+    Cmd {
+        name: "mock-upstream",
+        summary: "serves the built-in mock provider on its own (OpenAI and Anthropic shapes, streaming, timing and injected faults), for load tests",
+        opts: &[
+            opt("--listen", Some("ADDR"), "the address (default 127.0.0.1:8000)"),
+            opt(
+                "--admin-listen",
+                Some("ADDR"),
+                "the /metrics, /health, /ready address (default: off)",
+            ),
+            opt("--workers", Some("N"), "worker threads (0 = one per core, the default)"),
+            opt("--ttft-ms", Some("N"), "time to first token in ms (default 0)"),
+            opt(
+                "--tokens-per-s",
+                Some("N"),
+                "streaming pace (default 0: as fast as possible)",
+            ),
+            opt(
+                "--reply-tokens",
+                Some("N"),
+                "reply length when the request does not bound it (default 16)",
+            ),
+            opt(
+                "--fail-rate",
+                Some("F"),
+                "probability of an injected failure, within 0..1 (default 0)",
+            ),
+            SHARE_PORT,
+        ],
+    },
+    Cmd {
+        name: "check",
+        summary: "validates a config: prints every error with its place and exits 2 on any; warns (exit 0) about plain-text tokens and provider keys serve could not read here",
+        opts: &[Opt {
+            name: "--config",
+            value: Some("FILE"),
+            required: true,
+            help: "the config file",
+        }],
+    },
+    Cmd {
+        name: "token",
+        summary: "prints a fresh sk-lr- token and the sha256: digest to put in the config",
+        opts: &[],
+    },
+];
+
+/// What `-h`/`--help` and `-V`/`--version` say, for every command.
+const COMMON_HELP: &str = "  -h, --help            print this help and exit
+  -V, --version         print the version and exit";
+
+/// `switchyard 0.1.0`.
+pub(super) fn version() -> String {
+    format!("switchyard {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// `switchyard serve [--config FILE] ...`, wrapped under the command name.
+fn usage_line(c: &Cmd) -> String {
+    let lead = format!("switchyard {}", c.name);
+    let indent = " ".repeat(lead.len());
+    let mut out = lead;
+    let mut width = out.len();
+    for o in c.opts {
+        let mut part = match o.value {
+            Some(v) => format!("{} {v}", o.name),
+            None => o.name.to_string(),
+        };
+        if !o.required {
+            part = format!("[{part}]");
+        }
+        if width + 1 + part.len() > HELP_WIDTH {
+            out.push('\n');
+            out.push_str(&indent);
+            width = indent.len();
+        }
+        out.push(' ');
+        out.push_str(&part);
+        width += 1 + part.len();
+    }
+    out
+}
+
+/// A command's `--help`: what it does, its usage, every flag.
+pub(super) fn command_help(c: &Cmd) -> String {
+    let mut out = format!(
+        "switchyard {}: {}\n\nusage:\n{}\n\noptions:\n",
+        c.name,
+        c.summary,
+        indent(&usage_line(c), "  ")
+    );
+    for o in c.opts {
+        let left = match o.value {
+            Some(v) => format!("{} {v}", o.name),
+            None => o.name.to_string(),
+        };
+        out.push_str(&wrap(&format!("  {left:<20}  {}", o.help), 24));
+        out.push('\n');
+    }
+    out.push_str(COMMON_HELP);
+    out.push('\n');
+    out
+}
+
+/// `switchyard --help`: every command's usage with every flag, and what each does.
+pub(super) fn top_help() -> String {
+    let mut out = format!(
+        "{}: a thread-per-core io_uring LLM gateway\n\nusage:\n",
+        version()
+    );
+    for c in COMMANDS {
+        out.push_str(&indent(&usage_line(c), "  "));
+        out.push('\n');
+    }
+    out.push_str("  switchyard [COMMAND] --help | --version\n\ncommands:\n");
+    for c in COMMANDS {
+        out.push_str(&wrap(&format!("  {:<15} {}", c.name, c.summary), 18));
+        out.push('\n');
+    }
+    out.push_str(
+        "\nswitchyard COMMAND --help describes each flag.\n\
+         Exit codes: 0 ok, 2 bad config or arguments, 1 runtime failure.\n",
+    );
+    out
+}
+
+/// Help text lines are wrapped at this width.
+const HELP_WIDTH: usize = 96;
+
+/// Wraps one line at word boundaries; continuation lines are indented by `hang`.
+fn wrap(line: &str, hang: usize) -> String {
+    let mut out = String::new();
+    let mut width = 0;
+    for (i, word) in line.split(' ').enumerate() {
+        if i > 0 && width + 1 + word.len() > HELP_WIDTH && width > hang {
+            out.push('\n');
+            out.push_str(&" ".repeat(hang));
+            width = hang;
+        } else if i > 0 {
+            out.push(' ');
+            width += 1;
+        }
+        out.push_str(word);
+        width += word.chars().count();
+    }
+    out
+}
+
+fn indent(text: &str, by: &str) -> String {
+    let lines: Vec<String> = text.lines().map(|l| format!("{by}{l}")).collect();
+    lines.join("\n")
+}
+
+/// The flags of a command line, parsed against its command's table.
+#[derive(Default)]
+pub(super) struct Flags {
+    pub(super) config: Option<String>,
+    pub(super) listen: Option<String>,
+    pub(super) admin_listen: Option<String>,
+    pub(super) workers: Option<usize>,
+    pub(super) share_port: bool,
+    pub(super) ttft_ms: Option<u64>,
+    pub(super) tokens_per_s: Option<f64>,
+    pub(super) reply_tokens: Option<u32>,
+    pub(super) fail_rate: Option<f64>,
+}
+
+/// What a command line asks for.
+pub(super) enum Parsed {
+    Run(Flags),
+    Help,
+    Version,
+}
+
+impl Flags {
+    pub(super) fn parse(cmd: &Cmd, args: &[String]) -> Result<Parsed, String> {
+        let mut f = Flags::default();
+        let mut seen = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let (name, inline) = match a.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (a.as_str(), None),
+            };
+            match name {
+                "-h" | "--help" => return Ok(Parsed::Help),
+                "-V" | "--version" => return Ok(Parsed::Version),
+                _ => {}
+            }
+            let Some(spec) = cmd.opts.iter().find(|o| o.name == name) else {
+                return Err(if name.starts_with('-') {
+                    format!("unknown option {name:?}")
+                } else {
+                    format!("unexpected argument {a:?}")
+                });
+            };
+            seen.push(spec.name);
+            if spec.value.is_none() {
+                if inline.is_some() {
+                    return Err(format!("{name} takes no value"));
+                }
+                match name {
+                    "--share-port" => f.share_port = true,
+                    other => return Err(format!("unknown option {other:?}")),
+                }
+                continue;
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value"))?,
+            };
+            fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String> {
+                v.parse()
+                    .map_err(|_| format!("{name}: {v:?} is not a valid number"))
+            }
+            match name {
+                "--config" => f.config = Some(value),
+                "--listen" => f.listen = Some(value),
+                "--admin-listen" => f.admin_listen = Some(value),
+                "--workers" => f.workers = Some(num(name, value)?),
+                "--ttft-ms" => f.ttft_ms = Some(num(name, value)?),
+                "--tokens-per-s" => f.tokens_per_s = Some(num(name, value)?),
+                "--reply-tokens" => f.reply_tokens = Some(num(name, value)?),
+                "--fail-rate" => {
+                    let r: f64 = num(name, value)?;
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err("--fail-rate: must be within 0..1".into());
+                    }
+                    f.fail_rate = Some(r);
+                }
+                other => return Err(format!("unknown option {other:?}")),
+            }
+        }
+        if let Some(o) = cmd
+            .opts
+            .iter()
+            .find(|o| o.required && !seen.contains(&o.name))
+        {
+            return Err(format!("{} {} is required", o.name, o.value.unwrap_or("")));
+        }
+        Ok(Parsed::Run(f))
+    }
+}

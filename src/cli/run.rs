@@ -1,0 +1,193 @@
+//! Running a server: bind, start the workers with their service, print the `listening on`
+//! line, then take signals on the main thread (`SIGHUP` reloads, `SIGTERM`/`SIGINT` drain).
+
+use super::{build_table, workers_for, DNS_REFRESH, EXIT_RUNTIME};
+use crate::config::{Config, DEV_TOKEN};
+use crate::metrics::{self, Counter};
+use crate::route::Routes;
+use crate::server::worker::{self, Shared};
+use crate::server::Service;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Blocks SIGTERM, SIGINT and SIGHUP in this thread (and so in every worker spawned after),
+/// so the main thread can take them synchronously with `sigwait`.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: sigset manipulation on a local set, then pthread_sigmask for this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+pub(super) fn run_server<S: Service>(
+    cfg: &Config,
+    listen: SocketAddr,
+    routes: Routes,
+    make: impl Fn() -> S + Send + Clone + 'static,
+    config_path: Option<String>,
+) -> i32 {
+    let what = make().name();
+    let sigset = block_signals();
+    crate::log::start_sink();
+    let n = workers_for(cfg.server.workers);
+    let (listeners, bound) =
+        match crate::server::listen::bind_listeners(listen, n, cfg.server.share_port) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("switchyard: {e}");
+                return EXIT_RUNTIME;
+            }
+        };
+    use std::os::fd::AsRawFd;
+    let shared = Arc::new(Shared {
+        routes,
+        stats: (0..n).map(|_| Default::default()).collect(),
+        shutdown: AtomicBool::new(false),
+        listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
+        listen: cfg.server.listen.clone(),
+    });
+    let admin = if cfg.server.admin_listen.is_empty() {
+        None
+    } else {
+        // Bound like the proxy listeners, so an upgrade with --share-port shares it too.
+        match crate::server::listen::bind_admin(&cfg.server.admin_listen, cfg.server.share_port) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("switchyard: admin listener: {e}");
+                return EXIT_RUNTIME;
+            }
+        }
+    };
+    let driver = match worker::driver() {
+        worker::Driver::IoUring => "io_uring",
+        worker::Driver::Legacy => {
+            "legacy (epoll) driver: io_uring unavailable or MONOIO_FORCE_LEGACY_DRIVER set"
+        }
+    };
+    let handles = worker::start(shared.clone(), listeners, make);
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "switchyard {what} listening on http://{bound} ({n} workers, {driver})"
+        );
+        if let Some(a) = &admin {
+            if let Ok(addr) = a.local_addr() {
+                let _ = writeln!(
+                    out,
+                    "switchyard admin listening on http://{addr} (/metrics /health /ready)"
+                );
+            }
+        }
+        if what == "gateway" && config_path.is_none() {
+            let _ = writeln!(
+                out,
+                "embedded config: built-in mock provider, project \"default\"; dev token: {DEV_TOKEN}"
+            );
+        }
+        let _ = out.flush();
+    }
+    if let Some(a) = admin {
+        let s = shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("switchyard-admin".into())
+            .spawn(move || crate::admin::serve(a, s));
+    }
+    {
+        // DNS off the workers: re-resolve provider hosts periodically; workers read the last
+        // good answer without blocking.
+        let s = shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("switchyard-dns".into())
+            .spawn(move || loop {
+                std::thread::sleep(DNS_REFRESH);
+                if s.shutdown.load(Ordering::Relaxed) {
+                    return;
+                }
+                s.routes.load().refresh_addrs();
+            });
+    }
+    let drain = Duration::from_millis(cfg.server.drain_timeout_ms);
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait on the set blocked above, into a local.
+        let r = unsafe { libc::sigwait(&sigset, &mut sig) };
+        if r != 0 {
+            continue;
+        }
+        match sig {
+            libc::SIGHUP => reload(&shared, config_path.as_deref()),
+            _ => break,
+        }
+    }
+    crate::info!("signal received: draining (up to {} ms)", drain.as_millis());
+    worker::begin_shutdown(&shared);
+    let start = Instant::now();
+    while metrics::total(&shared.stats, Counter::InFlight) > 0 && start.elapsed() < drain {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let left = metrics::total(&shared.stats, Counter::InFlight);
+    if left > 0 {
+        crate::warn!("drain timeout: {left} requests still in flight");
+    }
+    // Workers return once their own in-flight requests are done (or the drain deadline
+    // passed), after handing their last log batch over.
+    for h in handles {
+        let _ = h.join();
+    }
+    crate::log::finish(Duration::from_secs(1));
+    0
+}
+
+fn reload(shared: &Shared, path: Option<&str>) {
+    let Some(path) = path else {
+        crate::info!("SIGHUP: the embedded config has nothing to reload");
+        return;
+    };
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::error!(
+                "reload refused, keeping the running config: {}",
+                e.to_string().replace('\n', "; ")
+            );
+            return;
+        }
+    };
+    let current = shared.routes.load();
+    if workers_for(cfg.server.workers) != shared.stats.len()
+        || cfg.server.listen != current_listen(shared)
+    {
+        crate::warn!("reload: listen address and worker count take effect only at restart");
+    }
+    let mut cfg = cfg;
+    cfg.server.workers = shared.stats.len();
+    match build_table(&cfg, Some(&current)) {
+        Ok(t) => {
+            shared.routes.publish(t);
+            crate::info!("reloaded {path}");
+        }
+        Err(e) => crate::error!(
+            "reload refused, keeping the running config: {}",
+            e.to_string().replace('\n', "; ")
+        ),
+    }
+}
+
+fn current_listen(shared: &Shared) -> String {
+    shared.listen.clone()
+}
+
+/// Whether the process is shutting down (for the admin `/ready`).
+pub fn ready(shared: &Shared) -> bool {
+    !shared.shutdown.load(Ordering::Relaxed)
+}
