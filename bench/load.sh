@@ -191,11 +191,18 @@ SERVER_PIDS+=("$SY_PID")
 wait_port "$SY_PORT" "$SY_PID" "switchyard" "$RUN/switchyard.log"
 
 # The peer: TensorZero's gateway from its PyPI wheel (bench/lib/peer_gateway.py), else LiteLLM.
+# The peers are installed into the bench's own virtual environment, never the user's Python.
 PEER_NAME=none PEER_VERSION="" PEER_PID="" PEER_URL=""
+PEER_VENV=${CARGO_TARGET_DIR:-$ROOT/target}/bench-venv
+PEER_PY=$PEER_VENV/bin/python
+peer_venv() {
+    [ -x "$PEER_PY" ] || python3 -m venv "$PEER_VENV" >"$RUN/venv.log" 2>&1
+}
 start_tensorzero() {
-    python3 -c 'import tensorzero' 2>/dev/null || {
-        log "install: pip install tensorzero==$TENSORZERO_VERSION"
-        python3 -m pip install -q --disable-pip-version-check "tensorzero==$TENSORZERO_VERSION" \
+    peer_venv || return 1
+    "$PEER_PY" -c 'import tensorzero' 2>/dev/null || {
+        log "install: pip install tensorzero==$TENSORZERO_VERSION (into $PEER_VENV)"
+        "$PEER_PY" -m pip install -q --disable-pip-version-check "tensorzero==$TENSORZERO_VERSION" \
             >"$RUN/pip-tensorzero.log" 2>&1 || return 1
     }
     cat >"$RUN/tensorzero.toml" <<EOF
@@ -220,7 +227,7 @@ model_name = "bench-paced"
 api_base = "http://127.0.0.1:$PACED_PORT/v1/"
 api_key_location = "env::BENCH_KEY"
 EOF
-    RUST_LOG=warn BENCH_KEY=bench on_server python3 "$LIB/peer_gateway.py" "$RUN/tensorzero.toml" \
+    RUST_LOG=warn BENCH_KEY=bench on_server "$PEER_PY" "$LIB/peer_gateway.py" "$RUN/tensorzero.toml" \
         >"$RUN/peer.log" 2>&1 &
     PEER_PID=$!
     SERVER_PIDS+=("$PEER_PID")
@@ -239,9 +246,10 @@ EOF
     PEER_PACED_MODEL=tensorzero::model_name::bench-paced
 }
 start_litellm() {
-    python3 -c 'import litellm.proxy' 2>/dev/null || {
-        log "install: pip install '$LITELLM_SPEC'"
-        python3 -m pip install -q --disable-pip-version-check "$LITELLM_SPEC" \
+    peer_venv || return 1
+    "$PEER_PY" -c 'import litellm.proxy' 2>/dev/null || {
+        log "install: pip install '$LITELLM_SPEC' (into $PEER_VENV)"
+        "$PEER_PY" -m pip install -q --disable-pip-version-check "$LITELLM_SPEC" \
             >"$RUN/pip-litellm.log" 2>&1 || return 1
     }
     cat >"$RUN/litellm.yaml" <<EOF
@@ -252,7 +260,7 @@ model_list:
     litellm_params: {model: openai/bench-paced, api_base: "http://127.0.0.1:$PACED_PORT/v1", api_key: bench}
 litellm_settings: {set_verbose: false, telemetry: false}
 EOF
-    LITELLM_LOG=ERROR on_server litellm --config "$RUN/litellm.yaml" --host 127.0.0.1 \
+    LITELLM_LOG=ERROR on_server "$PEER_VENV/bin/litellm" --config "$RUN/litellm.yaml" --host 127.0.0.1 \
         --port "$LITELLM_PORT" --num_workers 1 >"$RUN/peer.log" 2>&1 &
     PEER_PID=$!
     SERVER_PIDS+=("$PEER_PID")
@@ -263,7 +271,7 @@ EOF
         sleep 0.1
     done
     PEER_URL=http://127.0.0.1:$LITELLM_PORT/v1/chat/completions
-    PEER_VERSION=$(python3 -c 'from importlib.metadata import version; print(version("litellm"))')
+    PEER_VERSION=$("$PEER_PY" -c 'from importlib.metadata import version; print(version("litellm"))')
     PEER_NAME=litellm
     PEER_MODEL=bench-model
     PEER_PACED_MODEL=bench-paced
