@@ -20,7 +20,7 @@ pub fn finish(
     req: &Request<'_>,
     a: &Admitted,
     cands: &Decision,
-    mut at: Attempts,
+    at: &mut Attempts,
 ) -> Result<Outcome, Error> {
     let table = req.table;
     let now = stats::now_ms();

@@ -128,7 +128,7 @@ impl Gateway {
             s: &scanned,
             cands: &cands,
         };
-        let attempts = attempt::run(&cx, stream, bufs).await;
-        log::finish(w, req, &admitted, &cands, attempts)
+        let mut attempts = attempt::run(&cx, stream, bufs).await;
+        log::finish(w, req, &admitted, &cands, &mut attempts)
     }
 }
