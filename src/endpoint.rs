@@ -37,17 +37,6 @@ impl Endpoint {
         }
     }
 
-    /// The path suffix after `/v1`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Endpoint::ChatCompletions => "/chat/completions",
-            Endpoint::Responses => "/responses",
-            Endpoint::Messages => "/messages",
-            Endpoint::CountTokens => "/messages/count_tokens",
-            Endpoint::Models => "/models",
-        }
-    }
-
     /// Whether the endpoint takes a JSON body (POST) rather than none (GET).
     pub fn takes_body(self) -> bool {
         !matches!(self, Endpoint::Models)

@@ -216,17 +216,18 @@ fn serve(flags: &Flags) -> i32 {
         }
     };
     let routes = Routes::new(table);
-    let code = run_server(
+    let notice = format!(
+        "embedded config: built-in mock provider, project \"default\"; dev token: {}",
+        crate::config::DEV_TOKEN
+    );
+    run_server(
         &cfg,
         listen,
         routes,
         crate::proxy::Gateway::new,
         flags.config.clone(),
-    );
-    if embedded && code == 0 {
-        // nothing else to say
-    }
-    code
+        embedded.then_some(notice.as_str()),
+    )
 }
 
 fn build_table(
@@ -276,6 +277,7 @@ fn mock_upstream(flags: &Flags) -> i32 {
         listen,
         Routes::new(table),
         move || crate::mock::serve::MockServer::new(opts.clone()),
+        None,
         None,
     )
 }

@@ -2,7 +2,7 @@
 //! line, then take signals on the main thread (`SIGHUP` reloads, `SIGTERM`/`SIGINT` drain).
 
 use super::{build_table, workers_for, DNS_REFRESH, EXIT_RUNTIME};
-use crate::config::{Config, DEV_TOKEN};
+use crate::config::Config;
 use crate::metrics::{self, Counter};
 use crate::route::Routes;
 use crate::server::worker::{self, Shared};
@@ -34,8 +34,9 @@ pub(super) fn run_server<S: Service>(
     routes: Routes,
     make: impl Fn() -> S + Send + Clone + 'static,
     config_path: Option<String>,
+    notice: Option<&str>,
 ) -> i32 {
-    let what = make().name();
+    let what = S::NAME;
     let sigset = block_signals();
     crate::log::start_sink();
     let n = workers_for(cfg.server.workers);
@@ -88,11 +89,8 @@ pub(super) fn run_server<S: Service>(
                 );
             }
         }
-        if what == "gateway" && config_path.is_none() {
-            let _ = writeln!(
-                out,
-                "embedded config: built-in mock provider, project \"default\"; dev token: {DEV_TOKEN}"
-            );
+        if let Some(n) = notice {
+            let _ = writeln!(out, "{n}");
         }
         let _ = out.flush();
     }

@@ -29,9 +29,7 @@ impl MockServer {
 }
 
 impl Service for MockServer {
-    fn name(&self) -> &'static str {
-        "mock provider"
-    }
+    const NAME: &'static str = "mock provider";
 
     async fn handle(
         &self,

@@ -45,9 +45,7 @@ impl Gateway {
 }
 
 impl Service for Gateway {
-    fn name(&self) -> &'static str {
-        "gateway"
-    }
+    const NAME: &'static str = "gateway";
 
     fn tick(&self) {
         self.upstream.pool.evict_idle();

@@ -34,5 +34,5 @@ pub trait Service: 'static {
     fn tick(&self) {}
 
     /// The name printed in the `listening on` line.
-    fn name(&self) -> &'static str;
+    const NAME: &'static str;
 }
