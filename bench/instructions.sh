@@ -28,11 +28,7 @@ fi
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/switchyard-ir.XXXXXX")
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-read -r UP GW < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r UP GW < <(python3 bench/lib/free_ports.py 2)
 
 "${BINS[0]}" mock-upstream --listen "127.0.0.1:$UP" --workers 1 >"$RUN/mock.log" 2>&1 &
 PIDS+=($!)

@@ -114,11 +114,7 @@ fi
 on_server() { exec taskset -c "$SERVER_CPU" "$@"; }
 on_load() { taskset -c "$LOAD_CPU" "$@"; }
 
-read -r UP_PORT PACED_PORT PROXY_PORT SY_PORT LITELLM_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(5)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
+read -r UP_PORT PACED_PORT PROXY_PORT SY_PORT LITELLM_PORT < <(python3 "$LIB/free_ports.py" 5)
 
 # wait_port PORT PID NAME LOG: until PORT accepts, or fail with the tail of LOG.
 wait_port() {
