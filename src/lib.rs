@@ -33,4 +33,5 @@ pub mod route;
 pub mod scan;
 pub mod server;
 pub mod trace;
+pub mod translate;
 pub mod upstream;

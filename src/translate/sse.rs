@@ -1,0 +1,1 @@
+//! The incremental SSE framer. (Interface; lands in this module.)
