@@ -358,12 +358,19 @@ fn responses_on_compat_servers_are_translated_to_their_chat_completions() {
             req.path()
         );
         let body = req.json();
-        assert_eq!(body["messages"][0]["role"].as_str(), Some("user"), "{body:?}");
+        assert_eq!(
+            body["messages"][0]["role"].as_str(),
+            Some("user"),
+            "{body:?}"
+        );
         assert!(
             format!("{:?}", body["messages"][0]["content"]).contains("Hello there"),
             "{body:?}"
         );
-        assert!(body.get("input").is_none(), "Responses fields leaked: {body:?}");
+        assert!(
+            body.get("input").is_none(),
+            "Responses fields leaked: {body:?}"
+        );
     }
 }
 
@@ -445,11 +452,19 @@ models = ["qwen", "gpt"]
     for model in ["qwen", "auto"] {
         let r = roundtrip(gw.addr, &responses_request(model));
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.json()["object"].as_str(), Some("response"), "{}", r.text());
+        assert_eq!(
+            r.json()["object"].as_str(),
+            Some("response"),
+            "{}",
+            r.text()
+        );
     }
     let seen = vllm.requests();
     assert_eq!(seen.len(), 2, "{seen:#?}");
-    assert!(seen.iter().all(|r| r.path() == "/v1/chat/completions"), "{seen:#?}");
+    assert!(
+        seen.iter().all(|r| r.path() == "/v1/chat/completions"),
+        "{seen:#?}"
+    );
     // Chat completions go to it unchanged.
     let r = roundtrip(gw.addr, &chat_request("qwen", false));
     assert_relayed_json(&r, 200, &fixture("compat/vllm/chat.json"), "chat on qwen");

@@ -122,7 +122,8 @@ impl Config {
             }
             if m.input_per_million < 0.0
                 || m.output_per_million < 0.0
-                || m.cached_input_per_million.is_some_and(|c| c < 0.0 || !c.is_finite())
+                || m.cached_input_per_million
+                    .is_some_and(|c| c < 0.0 || !c.is_finite())
             {
                 errs.push(format!("{place}: prices must be >= 0"));
             }

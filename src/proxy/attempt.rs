@@ -382,7 +382,13 @@ fn write_translated(
     if api == Api::Chat && req.header(b"anthropic-beta").is_some() {
         session.dropped.push("anthropic-beta");
     }
-    write_head(c, &ClientHeaders::default(), streaming, bufs.xlate.len(), out);
+    write_head(
+        c,
+        &ClientHeaders::default(),
+        streaming,
+        bufs.xlate.len(),
+        out,
+    );
     out.extend_from_slice(&bufs.xlate);
     Ok(session)
 }

@@ -225,7 +225,10 @@ pub async fn answer(
                     }
                     Err(m) => Err(Error::upstream(
                         ErrorKind::UpstreamFailed,
-                        format!("provider {} answered a body that does not parse: {}", p.id, m.0),
+                        format!(
+                            "provider {} answered a body that does not parse: {}",
+                            p.id, m.0
+                        ),
                     )),
                 };
                 bufs.xlate = body;

@@ -49,7 +49,13 @@ pub(super) async fn relay(
         let decoded = match framing {
             ResponseFraming::Chunked => dec
                 .decode_in_place(&mut buf[data_start..filled])
-                .map(|d| (d.payload, d.done, !d.done || data_start + d.consumed == filled))
+                .map(|d| {
+                    (
+                        d.payload,
+                        d.done,
+                        !d.done || data_start + d.consumed == filled,
+                    )
+                })
                 .map_err(|_| "upstream sent a malformed chunk"),
             ResponseFraming::Length(_) => {
                 let avail = (filled - data_start) as u64;

@@ -356,9 +356,7 @@ impl RouteTable {
                 upstream_json,
                 input_per_million: m.input_per_million,
                 output_per_million: m.output_per_million,
-                cached_input_per_million: m
-                    .cached_input_per_million
-                    .unwrap_or(m.input_per_million),
+                cached_input_per_million: m.cached_input_per_million.unwrap_or(m.input_per_million),
                 context_window: m.context_window,
                 max_output_tokens: match m.max_output_tokens {
                     0 => crate::config::DEFAULT_MAX_OUTPUT_TOKENS,

@@ -498,25 +498,11 @@ budget = { window_ms = 60000, max_spend_usd = 0.5 }
         );
         // After the cool-down one request gets the probe, the next does not.
         let p = t.project_by_slug(b"hc").unwrap();
-        let d = decide(
-            &t,
-            p,
-            None,
-                        &Features::default(),
-            T + 1000,
-        )
-        .unwrap();
+        let d = decide(&t, p, None, &Features::default(), T + 1000).unwrap();
         assert!(d
             .iter()
             .any(|r| t.models[r.model as usize].id == "a" && r.probe));
-        let d = decide(
-            &t,
-            p,
-            None,
-                        &Features::default(),
-            T + 1001,
-        )
-        .unwrap();
+        let d = decide(&t, p, None, &Features::default(), T + 1001).unwrap();
         assert!(d.iter().all(|r| t.models[r.model as usize].id != "a"));
         // Every circuit open: health is ignored rather than refusing the request.
         for m in &t.models[1..] {
