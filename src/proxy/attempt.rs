@@ -1,10 +1,12 @@
 //! Upstream request, send and relay, candidate after candidate until one answers or a failure
 //! may not fail over. Failover happens only while nothing has reached the client.
 //!
-//! Per attempt: the budget is charged the candidate's `costEstimate` (when sent, so that
-//! concurrent requests see spend in flight); the provider's adapter gives the path and writes
-//! the auth and protocol headers into the upstream request, whose body is the client's with
-//! the model's `upstream_id` spliced over `model`; the request goes out (`upstream::send`);
+//! Per attempt: the provider's adapter gives the path and writes the auth and protocol headers
+//! into the upstream request, whose body is the client's with the model's `upstream_id`
+//! spliced over `model`, or, when the provider speaks another API, the client's body
+//! translated (`translate::request`; a field the provider cannot honour is a 400 here, before
+//! anything is sent); the budget is charged the candidate's `costEstimate` (when sent, so that
+//! concurrent requests see spend in flight); the request goes out (`upstream::send`);
 //! the trace is rendered for the candidate that answered and handed to the relay, which
 //! returns how the answer ended. Each attempt's outcome is kept for the logging phase.
 
@@ -57,12 +59,7 @@ pub struct Ctx<'a> {
 /// Tries the candidates in order.
 pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attempts {
     let Ctx {
-        w,
-        req,
-        a,
-        s,
-        cands,
-        ..
+        req, a, s, cands, ..
     } = *cx;
     let table = req.table;
     let proj = &table.projects[a.project as usize];
@@ -78,7 +75,6 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         let provider = table.provider_of(m);
         at.tried += 1;
         let cost = cost_estimate(model, s.feats.input_tokens, s.feats.max_output);
-        charge(w, req, a, model, cost);
         let started = Instant::now();
         let result = match reach(a.endpoint, provider) {
             Reach::LocalCount => Ok(local_count(req, s, model, started, client, bufs).await),
@@ -208,6 +204,9 @@ async fn one(
             }
         },
     };
+    // Charged when sent (a refused translation spends nothing), so that concurrent requests
+    // see spend in flight.
+    charge(w, req, a, c.model, c.cost);
     let ubuf = std::mem::take(&mut bufs.ubuf);
     let sent = upstream::send(up, w.stats(), c.provider, &mut out, ubuf, client).await;
     let ex = match sent {
