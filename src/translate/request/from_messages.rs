@@ -25,12 +25,17 @@ pub fn parse<'v>(root: &'v Value<'v>, s: &mut Session) -> Result<Pivot<'v>, Refu
         ));
     };
     let mut effort = None;
+    // The top-level system prompt goes before any `system` turn found inside `messages`,
+    // whatever the members' order.
+    if let Some(v) = obj.get("system") {
+        system(v, &mut p, s)?;
+    }
     for (key, v) in obj.iter() {
         match key.as_ref() {
             "model" => {}
             "max_tokens" => p.max_tokens = v.as_u64(),
             "stream" => p.stream = v.as_bool().unwrap_or(false),
-            "system" => system(v, &mut p, s)?,
+            "system" => {}
             "messages" => messages(v, &mut p, s)?,
             "stop_sequences" => stop(v, &mut p),
             "temperature" => p.temperature = v.cast_f64(),

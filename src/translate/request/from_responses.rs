@@ -494,7 +494,12 @@ fn input_part<'v>(part: &'v Value<'v>, field: impl Fn() -> String) -> Result<Par
 /// block (the encrypted content is the signature a translated answer put there). Without
 /// encrypted content there is nothing Anthropic accepts back.
 fn reasoning<'v>(item: &'v Value<'v>, p: &mut Pivot<'v>, s: &mut Session) {
-    let Some(signature) = item.get_str("encrypted_content") else {
+    // OpenAI's own encrypted reasoning is a Fernet token (`gAAAAA...`): Anthropic would refuse
+    // it as a signature, so it is dropped like reasoning without one.
+    let Some(signature) = item
+        .get_str("encrypted_content")
+        .filter(|e| !e.starts_with("gAAAA"))
+    else {
         drop_named(&mut s.dropped, "input[].reasoning");
         return;
     };
