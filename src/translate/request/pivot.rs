@@ -236,6 +236,12 @@ pub struct Pivot<'v> {
     pub chat_only: SmallVec<[(&'static str, &'v Value<'v>); 4]>,
 }
 
+impl Default for Pivot<'_> {
+    fn default() -> Self {
+        Pivot::new()
+    }
+}
+
 impl<'v> Pivot<'v> {
     /// An empty request.
     pub fn new() -> Pivot<'v> {

@@ -150,7 +150,7 @@ fn messages(p: &Pivot<'_>, s: &mut Session, out: &mut Vec<u8>) {
                             sep(out);
                             tool_message(out, id, content, *is_error, &mut rest);
                         }
-                        Part::Text(t) if t.is_empty() => {}
+                        Part::Text("") => {}
                         other => rest.push(other),
                     }
                 }
