@@ -20,6 +20,8 @@ mod to_messages;
 #[cfg(test)]
 mod tests;
 
+use std::cell::RefCell;
+
 use simd_json::prelude::*;
 
 use super::{names::ToolNames, Api, Dropped, Session};
@@ -84,8 +86,16 @@ pub fn translate(
     };
     scratch.clear();
     scratch.extend_from_slice(body);
-    let root = simd_json::to_borrowed_value(scratch)
-        .map_err(|_| Refused::new("body", "The request body is not valid JSON."))?;
+    // simd-json's working buffers, kept per thread (one per worker core) so a parse
+    // allocates only the value tree; with fresh buffers allocation was a quarter of the time.
+    thread_local! {
+        static BUFFERS: RefCell<simd_json::Buffers> = RefCell::new(simd_json::Buffers::new(16 * 1024));
+    }
+    let parsed = BUFFERS.with(|b| match b.try_borrow_mut() {
+        Ok(mut b) => simd_json::value::borrowed::to_value_with_buffers(scratch, &mut b),
+        Err(_) => simd_json::to_borrowed_value(scratch),
+    });
+    let root = parsed.map_err(|_| Refused::new("body", "The request body is not valid JSON."))?;
     if !root.is_object() {
         return Err(Refused::new(
             "body",

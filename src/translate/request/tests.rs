@@ -1288,3 +1288,27 @@ fn mutated_shapes_never_panic_and_write_json() {
     }
     assert!(runs > 1000);
 }
+
+#[test]
+fn word_at_a_time_escape_matches_the_scanner() {
+    let mut samples: Vec<String> = vec![
+        String::new(),
+        "plain ascii text that is long enough for several words".into(),
+        "quote\" back\\slash\nnew\rret\ttab\u{8}\u{c}\u{1}\u{1f} end".into(),
+        "é東京🎉\"\u{7f}\u{80}".into(),
+    ];
+    // Every control and special byte at every offset of a 20-byte window.
+    for c in (0u8..0x20).chain([b'"', b'\\', b' ', b'!', b'#', b'[', b']', 0x7f]) {
+        for at in 0..20 {
+            let mut s = vec![b'a'; 20];
+            s[at] = c;
+            samples.push(String::from_utf8(s).unwrap());
+        }
+    }
+    for s in &samples {
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        super::json::escaped(&mut fast, s);
+        crate::scan::push_json_escaped(&mut slow, s);
+        assert_eq!(fast, slow, "{s:?}");
+    }
+}

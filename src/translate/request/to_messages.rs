@@ -204,7 +204,6 @@ fn writes(part: &Part<'_>) -> bool {
 fn messages(p: &Pivot<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"messages\":[");
     let mut open: Option<Role> = None;
-    let mut scratch = Vec::new();
     for turn in &p.turns {
         for part in turn.parts.iter().filter(|x| writes(x)) {
             if open == Some(turn.role) {
@@ -219,7 +218,7 @@ fn messages(p: &Pivot<'_>, out: &mut Vec<u8>) {
                 });
                 open = Some(turn.role);
             }
-            block(out, part, &mut scratch);
+            block(out, part);
         }
     }
     if open.is_some() {
@@ -228,7 +227,7 @@ fn messages(p: &Pivot<'_>, out: &mut Vec<u8>) {
     out.push(b']');
 }
 
-fn block(out: &mut Vec<u8>, part: &Part<'_>, scratch: &mut Vec<u8>) {
+fn block(out: &mut Vec<u8>, part: &Part<'_>) {
     match part {
         Part::Text(t) => text_block(out, t),
         Part::Image(img) => {
@@ -286,7 +285,7 @@ fn block(out: &mut Vec<u8>, part: &Part<'_>, scratch: &mut Vec<u8>) {
             json::string(out, name);
             out.extend_from_slice(b",\"input\":");
             match args {
-                Args::Text(t) => json::args_object(out, t, scratch),
+                Args::Text(t) => json::args_object(out, t),
                 Args::Value(v) if v.is_object() => json::value(out, v),
                 Args::Value(_) => out.extend_from_slice(b"{}"),
             }
@@ -312,7 +311,7 @@ fn block(out: &mut Vec<u8>, part: &Part<'_>, scratch: &mut Vec<u8>) {
                         if i > 0 {
                             out.push(b',');
                         }
-                        block(out, inner, scratch);
+                        block(out, inner);
                     }
                     out.push(b']');
                 }
