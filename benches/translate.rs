@@ -8,6 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use simd_json::prelude::*;
 use switchyard::translate::request::{translate, Target};
 use switchyard::translate::Api;
 
@@ -95,6 +96,18 @@ fn bench_translate(c: &mut Criterion) {
                 &mut out,
             )
             .unwrap()
+        })
+    });
+    // Baseline: the simd-json parse alone (reused buffers), the floor under a translation.
+    g.bench_function(format!("simd_json_parse_only/{}B", chat.len()), |b| {
+        let mut buffers = simd_json::Buffers::new(16 * 1024);
+        let mut copy = Vec::with_capacity(chat.len());
+        b.iter(|| {
+            copy.clear();
+            copy.extend_from_slice(black_box(&chat));
+            simd_json::value::borrowed::to_value_with_buffers(&mut copy, &mut buffers)
+                .map(|v| v.is_object())
+                .unwrap()
         })
     });
     g.throughput(Throughput::Bytes(messages.len() as u64));

@@ -9,7 +9,8 @@ use simd_json::prelude::*;
 use simd_json::BorrowedValue as Value;
 
 use super::pivot::{
-    parse_data_url, Args, Choice, Effort, Format, Image, Part, Pivot, Reasoning, Role, Tool,
+    parse_data_url, tool_name, Args, Choice, Effort, Format, Image, Part, Pivot, Reasoning, Role,
+    Tool,
 };
 use super::{drop_named, Refused};
 use crate::translate::Session;
@@ -224,7 +225,7 @@ fn tools<'v>(v: &'v Value<'v>, p: &mut Pivot<'v>, s: &mut Session) -> Result<(),
                     ));
                 };
                 p.tools.push(Tool {
-                    name: s.tools.add(None, name),
+                    name: tool_name(&mut s.tools, None, name),
                     description: f.get_str("description"),
                     schema: f.get("parameters"),
                     strict: f.get_bool("strict"),
@@ -238,7 +239,7 @@ fn tools<'v>(v: &'v Value<'v>, p: &mut Pivot<'v>, s: &mut Session) -> Result<(),
 }
 
 /// `tool_choice`: `auto`, `none`, `required`, or a named function.
-fn tool_choice(v: &Value<'_>, s: &mut Session) -> Result<Option<Choice>, Refused> {
+fn tool_choice<'v>(v: &'v Value<'v>, s: &mut Session) -> Result<Option<Choice<'v>>, Refused> {
     if let Some(w) = v.as_str() {
         return Ok(match w {
             "auto" => Some(Choice::Auto),
@@ -251,7 +252,9 @@ fn tool_choice(v: &Value<'_>, s: &mut Session) -> Result<Option<Choice>, Refused
         v.get_str("type"),
         v.get("function").and_then(|f| f.get_str("name")),
     ) {
-        (Some("function"), Some(name)) => Ok(Some(Choice::Named(s.tools.add(None, name)))),
+        (Some("function"), Some(name)) => {
+            Ok(Some(Choice::Named(tool_name(&mut s.tools, None, name))))
+        }
         _ => Err(Refused::new(
             "tool_choice",
             "Only auto, none, required and a named function translate to Anthropic models.",
@@ -506,7 +509,7 @@ fn assistant<'v>(
                 Role::Assistant,
                 Part::Call {
                     id: c.get_str("id").unwrap_or(""),
-                    name: s.tools.add(None, name),
+                    name: tool_name(&mut s.tools, None, name),
                     args: Args::Text(f.and_then(|f| f.get_str("arguments")).unwrap_or("")),
                 },
             );

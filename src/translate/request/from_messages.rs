@@ -11,7 +11,9 @@ use simd_json::prelude::*;
 use simd_json::BorrowedValue as Value;
 
 use super::from_chat::{anthropic_thinking, stop};
-use super::pivot::{Args, Choice, Effort, Format, Image, Part, Pivot, Reasoning, Role, Tool};
+use super::pivot::{
+    tool_name, Args, Choice, Effort, Format, Image, Part, Pivot, Reasoning, Role, Tool,
+};
 use super::{drop_named, Refused};
 use crate::translate::Session;
 
@@ -145,7 +147,7 @@ fn tools<'v>(v: &'v Value<'v>, p: &mut Pivot<'v>, s: &mut Session) -> Result<(),
                     drop_named(&mut s.dropped, "cache_control");
                 }
                 p.tools.push(Tool {
-                    name: s.tools.add(None, name),
+                    name: tool_name(&mut s.tools, None, name),
                     description: t.get_str("description"),
                     schema: t.get("input_schema"),
                     strict: t.get_bool("strict"),
@@ -178,13 +180,13 @@ fn server_tool(ty: &str) -> &'static str {
 }
 
 /// `tool_choice`: `auto`, `any`, `tool`, `none`; `disable_parallel_tool_use`.
-fn tool_choice(v: &Value<'_>, p: &mut Pivot<'_>, s: &mut Session) -> Result<(), Refused> {
+fn tool_choice<'v>(v: &'v Value<'v>, p: &mut Pivot<'v>, s: &mut Session) -> Result<(), Refused> {
     p.choice = Some(match v.get_str("type") {
         Some("auto") => Choice::Auto,
         Some("any") => Choice::Required,
         Some("none") => Choice::None,
         Some("tool") => match v.get_str("name") {
-            Some(n) => Choice::Named(s.tools.add(None, n)),
+            Some(n) => Choice::Named(tool_name(&mut s.tools, None, n)),
             None => {
                 return Err(Refused::new(
                     "tool_choice.name",
@@ -297,7 +299,7 @@ fn block<'v>(
         }
         "tool_use" if !nested => Part::Call {
             id: b.get_str("id").unwrap_or(""),
-            name: s.tools.add(None, b.get_str("name").unwrap_or("")),
+            name: tool_name(&mut s.tools, None, b.get_str("name").unwrap_or("")),
             args: match b.get("input") {
                 Some(input) => Args::Value(input),
                 None => Args::Text(""),

@@ -15,7 +15,7 @@ use simd_json::BorrowedValue as Value;
 use super::from_chat::image;
 use super::json;
 use super::pivot::{
-    parse_data_url, Args, Choice, Effort, Format, Part, Pivot, Reasoning, Role, Tool,
+    parse_data_url, tool_name, Args, Choice, Effort, Format, Part, Pivot, Reasoning, Role, Tool,
 };
 use super::{drop_named, Refused};
 use crate::translate::{Api, Session};
@@ -277,7 +277,7 @@ fn function<'v>(
         return Err(Refused::new(field(), "A function tool needs a name."));
     };
     p.tools.push(Tool {
-        name: s.tools.add(ns, name),
+        name: tool_name(&mut s.tools, ns, name),
         description: t.get_str("description"),
         schema: t.get("parameters"),
         strict: t.get_bool("strict"),
@@ -305,7 +305,7 @@ fn hosted(ty: &str) -> &'static str {
 }
 
 /// `tool_choice`: `auto`, `none`, `required`, `{type: function, name}`.
-fn tool_choice(v: &Value<'_>, s: &mut Session) -> Result<Option<Choice>, Refused> {
+fn tool_choice<'v>(v: &'v Value<'v>, s: &mut Session) -> Result<Option<Choice<'v>>, Refused> {
     if let Some(w) = v.as_str() {
         return Ok(match w {
             "auto" => Some(Choice::Auto),
@@ -315,9 +315,11 @@ fn tool_choice(v: &Value<'_>, s: &mut Session) -> Result<Option<Choice>, Refused
         });
     }
     match (v.get_str("type"), v.get_str("name")) {
-        (Some("function"), Some(name)) => Ok(Some(Choice::Named(
-            s.tools.add(v.get_str("namespace"), name),
-        ))),
+        (Some("function"), Some(name)) => Ok(Some(Choice::Named(tool_name(
+            &mut s.tools,
+            v.get_str("namespace"),
+            name,
+        )))),
         _ => Err(Refused::new(
             "tool_choice",
             "Only auto, none, required and a named function translate for this model.",
@@ -352,7 +354,7 @@ fn items<'v>(v: &'v Value<'v>, p: &mut Pivot<'v>, s: &mut Session) -> Result<(),
                     Role::Assistant,
                     Part::Call {
                         id: item.get_str("call_id").unwrap_or(""),
-                        name: s.tools.add(item.get_str("namespace"), name),
+                        name: tool_name(&mut s.tools, item.get_str("namespace"), name),
                         args: Args::Text(item.get_str("arguments").unwrap_or("")),
                     },
                 );

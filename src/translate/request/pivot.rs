@@ -14,6 +14,8 @@ use std::borrow::Cow;
 use simd_json::BorrowedValue as Value;
 use smallvec::SmallVec;
 
+use crate::translate::names::{ToolNames, MAX_TOOL_NAME};
+
 /// Who speaks a turn. System text is not a turn: it is gathered in [`Pivot::system`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -76,7 +78,7 @@ pub enum Part<'v> {
         /// The call id (`tool_call_id`, `tool_use_id`, `call_id`).
         id: &'v str,
         /// The provider's tool name (mapped through `ToolNames`).
-        name: String,
+        name: Cow<'v, str>,
         /// The arguments.
         args: Args<'v>,
     },
@@ -104,7 +106,7 @@ pub struct Turn<'v> {
 #[derive(Clone, Debug)]
 pub struct Tool<'v> {
     /// The provider's name (mapped through `ToolNames`).
-    pub name: String,
+    pub name: Cow<'v, str>,
     /// What it does.
     pub description: Option<&'v str>,
     /// Its JSON schema (OpenAI `parameters`, Anthropic `input_schema`).
@@ -115,7 +117,7 @@ pub struct Tool<'v> {
 
 /// Which tool the model must use.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Choice {
+pub enum Choice<'v> {
     /// The model decides (OpenAI `auto`, Anthropic `auto`).
     Auto,
     /// No tool (both `none`).
@@ -123,7 +125,7 @@ pub enum Choice {
     /// Some tool (OpenAI `required`, Anthropic `any`).
     Required,
     /// This tool, by provider name (OpenAI named function, Anthropic `tool`).
-    Named(String),
+    Named(Cow<'v, str>),
 }
 
 /// Reasoning effort in OpenAI's words (Anthropic's `output_config.effort` adds `max`).
@@ -211,7 +213,7 @@ pub struct Pivot<'v> {
     /// Function tools.
     pub tools: Vec<Tool<'v>>,
     /// Tool choice, if given.
-    pub choice: Option<Choice>,
+    pub choice: Option<Choice<'v>>,
     /// `parallel_tool_calls` (Anthropic: the negation of `disable_parallel_tool_use`).
     pub parallel: Option<bool>,
     /// Stop sequences.
@@ -272,6 +274,26 @@ impl<'v> Pivot<'v> {
                 parts: vec![part],
             }),
         }
+    }
+}
+
+/// The provider's name for a client tool, registered in `names` when it differs; borrowed
+/// when it passes unchanged (most do), so no name is copied per tool or per call.
+pub fn tool_name<'v>(
+    names: &mut ToolNames,
+    namespace: Option<&str>,
+    name: &'v str,
+) -> Cow<'v, str> {
+    let fits = namespace.is_none()
+        && !name.is_empty()
+        && name.len() <= MAX_TOOL_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if fits {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(names.add(namespace, name))
     }
 }
 

@@ -124,11 +124,10 @@ fn messages(p: &Pivot<'_>, s: &mut Session, out: &mut Vec<u8>) {
             out.push(b',');
         }
     };
-    let system: Vec<&str> = p.system.iter().copied().filter(|t| !t.is_empty()).collect();
-    if !system.is_empty() {
+    if p.system.iter().any(|t| !t.is_empty()) {
         sep(out);
         out.extend_from_slice(b"{\"role\":\"system\",\"content\":\"");
-        for (i, t) in system.iter().enumerate() {
+        for (i, t) in p.system.iter().filter(|t| !t.is_empty()).enumerate() {
             if i > 0 {
                 out.extend_from_slice(b"\\n\\n");
             }
@@ -139,49 +138,57 @@ fn messages(p: &Pivot<'_>, s: &mut Session, out: &mut Vec<u8>) {
     for turn in &p.turns {
         match turn.role {
             Role::User => {
-                let mut rest: Vec<&Part<'_>> = Vec::new();
                 for part in &turn.parts {
-                    match part {
-                        Part::Result {
-                            id,
-                            content,
-                            is_error,
-                        } => {
-                            sep(out);
-                            tool_message(out, id, content, *is_error, &mut rest);
-                        }
-                        Part::Text("") => {}
-                        other => rest.push(other),
+                    if let Part::Result {
+                        id,
+                        content,
+                        is_error,
+                    } = part
+                    {
+                        sep(out);
+                        tool_message(out, id, content, *is_error);
                     }
                 }
-                if !rest.is_empty() {
-                    sep(out);
-                    out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
-                    match rest.as_slice() {
-                        [Part::Text(t)] => json::string(out, t),
-                        parts => {
-                            out.push(b'[');
-                            for (i, part) in parts.iter().enumerate() {
-                                if i > 0 {
-                                    out.push(b',');
-                                }
-                                user_part(out, part);
+                // The rest of the turn, with the images tools returned, as one user message.
+                let rest = || {
+                    turn.parts.iter().flat_map(|part| {
+                        let (parts, of_result) = match part {
+                            Part::Result { content, .. } => (content.as_slice(), true),
+                            other => (std::slice::from_ref(other), false),
+                        };
+                        parts.iter().filter(move |x| match x {
+                            Part::Text(t) => !of_result && !t.is_empty(),
+                            _ => true,
+                        })
+                    })
+                };
+                let mut parts = rest();
+                let Some(first) = parts.next() else { continue };
+                sep(out);
+                out.extend_from_slice(b"{\"role\":\"user\",\"content\":");
+                match (first, parts.next()) {
+                    (Part::Text(t), None) => json::string(out, t),
+                    _ => {
+                        out.push(b'[');
+                        for (i, part) in rest().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
                             }
-                            out.push(b']');
+                            user_part(out, part);
                         }
+                        out.push(b']');
                     }
-                    out.push(b'}');
                 }
+                out.push(b'}');
             }
             Role::Assistant => {
-                let texts: Vec<&str> = turn
-                    .parts
-                    .iter()
-                    .filter_map(|x| match x {
+                let texts = || {
+                    turn.parts.iter().filter_map(|x| match x {
                         Part::Text(t) if !t.is_empty() => Some(*t),
                         _ => None,
                     })
-                    .collect();
+                };
+                let text_count = texts().count();
                 let calls = turn
                     .parts
                     .iter()
@@ -198,17 +205,17 @@ fn messages(p: &Pivot<'_>, s: &mut Session, out: &mut Vec<u8>) {
                         _ => {}
                     }
                 }
-                if texts.is_empty() && calls == 0 {
+                if text_count == 0 && calls == 0 {
                     continue;
                 }
                 sep(out);
                 out.extend_from_slice(b"{\"role\":\"assistant\",\"content\":");
-                match texts.as_slice() {
-                    [] => out.extend_from_slice(b"null"),
-                    [t] => json::string(out, t),
-                    many => {
+                match text_count {
+                    0 => out.extend_from_slice(b"null"),
+                    1 => texts().for_each(|t| json::string(out, t)),
+                    _ => {
                         out.push(b'[');
-                        for (i, t) in many.iter().enumerate() {
+                        for (i, t) in texts().enumerate() {
                             if i > 0 {
                                 out.push(b',');
                             }
@@ -259,14 +266,8 @@ fn thinking_name(client: Api) -> &'static str {
     }
 }
 
-/// A `tool` message; images in the result are set aside for the user message after it.
-fn tool_message<'p, 'v>(
-    out: &mut Vec<u8>,
-    id: &str,
-    content: &'p [Part<'v>],
-    is_error: bool,
-    rest: &mut Vec<&'p Part<'v>>,
-) {
+/// A `tool` message: the result's text (its images follow in the user message).
+fn tool_message(out: &mut Vec<u8>, id: &str, content: &[Part<'_>], is_error: bool) {
     out.extend_from_slice(b"{\"role\":\"tool\",\"tool_call_id\":");
     json::string(out, id);
     out.extend_from_slice(b",\"content\":\"");
@@ -283,7 +284,7 @@ fn tool_message<'p, 'v>(
                 }
                 json::escaped(out, t);
             }
-            other => rest.push(other),
+            _ => {}
         }
     }
     out.extend_from_slice(b"\"}");
