@@ -277,14 +277,11 @@ fn tool_message(out: &mut Vec<u8>, id: &str, content: &[Part<'_>], is_error: boo
     }
     let mut first = true;
     for part in content {
-        match part {
-            Part::Text(t) => {
-                if !std::mem::take(&mut first) {
-                    out.extend_from_slice(b"\\n");
-                }
-                json::escaped(out, t);
+        if let Part::Text(t) = part {
+            if !std::mem::take(&mut first) {
+                out.extend_from_slice(b"\\n");
             }
-            _ => {}
+            json::escaped(out, t);
         }
     }
     out.extend_from_slice(b"\"}");
