@@ -103,7 +103,15 @@ pub fn value(out: &mut Vec<u8>, v: &Value<'_>) {
 /// Appends a value re-encoded as a JSON string literal (Anthropic `input` -> OpenAI
 /// `arguments`).
 pub fn value_as_string(out: &mut Vec<u8>, v: &Value<'_>) {
-    string(out, &v.encode());
+    // Written in place, then escaped from a copy of the written bytes: one copy of the
+    // value's text instead of an allocated string per call.
+    let start = out.len();
+    value(out, v);
+    let raw = out.split_off(start);
+    match std::str::from_utf8(&raw) {
+        Ok(text) => string(out, text),
+        Err(_) => out.extend_from_slice(b"\"{}\""),
+    }
 }
 
 /// Appends an OpenAI arguments text as an object: itself when it parses as a JSON object,

@@ -98,8 +98,8 @@ pub enum Part<'v> {
 pub struct Turn<'v> {
     /// Its speaker.
     pub role: Role,
-    /// Its parts, in order.
-    pub parts: Vec<Part<'v>>,
+    /// Its parts, in order (most turns have one or two: no allocation for those).
+    pub parts: SmallVec<[Part<'v>; 2]>,
 }
 
 /// A function tool the client declares.
@@ -271,7 +271,7 @@ impl<'v> Pivot<'v> {
             Some(t) if t.role == role => t.parts.push(part),
             _ => self.turns.push(Turn {
                 role,
-                parts: vec![part],
+                parts: smallvec::smallvec![part],
             }),
         }
     }
