@@ -1,0 +1,130 @@
+//! Small JSON writers shared by the provider writers: numbers, strings, values re-encoded
+//! from the client's parse, and the check that an OpenAI arguments text is an object.
+
+use std::io::Write as _;
+
+use simd_json::prelude::*;
+use simd_json::BorrowedValue as Value;
+
+use crate::scan::{scan_top_level, ScanError};
+
+/// Appends `s` as a JSON string literal.
+pub fn string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    escaped(out, s);
+    out.push(b'"');
+}
+
+/// Whether any byte of the little-endian word `w` is `"`, `\\` or a control character: the
+/// classic SWAR zero-byte test (it may report a word that has none, never miss one), so
+/// text that needs no escape is skipped eight bytes at a time.
+fn may_need_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (control | quote | backslash) & HIGH != 0
+}
+
+/// Appends the escaped content of `s` without quotes, byte for byte as
+/// [`crate::scan::push_json_escaped`] writes it (`\"`, `\\`, the short escapes, `\u00XX` for
+/// other control characters), but skipping clean text a word at a time: the text of a
+/// request is most of what a translation writes.
+pub fn escaped(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if may_need_escape(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&c) = b.get(i) else { break };
+        let short: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(c >> 4)],
+                HEX[usize::from(c & 0xf)],
+            ],
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(short);
+        i += 1;
+        start = i;
+    }
+    out.extend_from_slice(&b[start..]);
+}
+
+/// Appends a JSON number for an integer.
+pub fn u64(out: &mut Vec<u8>, n: u64) {
+    let _ = write!(out, "{n}");
+}
+
+/// Appends a JSON number for a float (Rust's shortest round-trip form is valid JSON for every
+/// finite value, and a parsed JSON number is always finite).
+pub fn f64(out: &mut Vec<u8>, f: f64) {
+    if f.is_finite() {
+        let _ = write!(out, "{f}");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Appends a value as JSON (member order kept for objects of up to 32 members, which is
+/// how simd-json stores them).
+pub fn value(out: &mut Vec<u8>, v: &Value<'_>) {
+    // Writing into a Vec cannot fail.
+    let _ = v.write(out);
+}
+
+/// Appends a value re-encoded as a JSON string literal (Anthropic `input` -> OpenAI
+/// `arguments`).
+pub fn value_as_string(out: &mut Vec<u8>, v: &Value<'_>) {
+    // Written in place, then escaped from a copy of the written bytes: one copy of the
+    // value's text instead of an allocated string per call.
+    let start = out.len();
+    value(out, v);
+    let raw = out.split_off(start);
+    match std::str::from_utf8(&raw) {
+        Ok(text) => string(out, text),
+        Err(_) => out.extend_from_slice(b"\"{}\""),
+    }
+}
+
+/// Appends an OpenAI arguments text as an object: itself when it parses as a JSON object,
+/// `{}` when it is empty or anything else (Anthropic's `input` must be an object; a model
+/// cut short by `max_tokens` leaves a truncated text in history).
+///
+/// The check is the gateway's own scanner, which validates a whole object without building
+/// a tree (a second simd-json parse per call cost more than the rest of the call's
+/// translation). A key the scanner tracks seen twice is still valid JSON.
+pub fn args_object(out: &mut Vec<u8>, text: &str) {
+    let t = text.trim();
+    match scan_top_level(t.as_bytes()) {
+        Ok(_) | Err(ScanError::DuplicateKey(_)) => out.extend_from_slice(t.as_bytes()),
+        Err(_) => out.extend_from_slice(b"{}"),
+    }
+}
