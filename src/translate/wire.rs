@@ -308,3 +308,25 @@ impl ClientName<'_> {
         }
     }
 }
+
+/// Appends the Responses echo members (each after a comma), with `tools: []`,
+/// `tool_choice: "auto"` and `parallel_tool_calls: true` when the echo does not name them
+/// (the SDKs' Response types require them).
+pub fn push_echo(out: &mut Vec<u8>, echo: &str) {
+    let given = echo.trim();
+    if !given.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(given.as_bytes());
+    }
+    for (key, default) in [
+        ("\"tools\":", "[]"),
+        ("\"tool_choice\":", "\"auto\""),
+        ("\"parallel_tool_calls\":", "true"),
+    ] {
+        if !given.contains(key) {
+            out.push(b',');
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(default.as_bytes());
+        }
+    }
+}

@@ -42,7 +42,7 @@ pub(super) struct ResponsesEncoder {
     created: u64,
     model: String,
     /// The echoed members with the defaults the echo lacks, each preceded by a comma.
-    echo: String,
+    echo: Vec<u8>,
     names: ToolNames,
     seq: u64,
     started: bool,
@@ -64,23 +64,8 @@ pub(super) struct ResponsesEncoder {
 
 impl ResponsesEncoder {
     pub(super) fn new(session: &Session, ids: &Ids<'_>) -> ResponsesEncoder {
-        let mut echo = String::new();
-        let given = session.echo.trim();
-        if !given.is_empty() {
-            echo.push(',');
-            echo.push_str(given);
-        }
-        for (key, default) in [
-            ("\"tools\":", "[]"),
-            ("\"tool_choice\":", "\"auto\""),
-            ("\"parallel_tool_calls\":", "true"),
-        ] {
-            if !given.contains(key) {
-                echo.push(',');
-                echo.push_str(key);
-                echo.push_str(default);
-            }
-        }
+        let mut echo = Vec::new();
+        crate::translate::wire::push_echo(&mut echo, &session.echo);
         ResponsesEncoder {
             hex: id_hex(ids.trace_id),
             created: ids.created,
@@ -154,7 +139,7 @@ impl ResponsesEncoder {
             (_, Some(u)) => push_responses_usage(out, &u),
         }
         out.extend_from_slice(tail);
-        out.extend_from_slice(self.echo.as_bytes());
+        out.extend_from_slice(&self.echo);
         out.push(b'}');
     }
 

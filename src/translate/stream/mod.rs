@@ -27,7 +27,7 @@ mod encode_chat;
 mod encode_messages;
 mod encode_responses;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use super::sse::Framer;
 use super::{Api, Session, Stop, Usage};
