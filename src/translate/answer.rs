@@ -148,7 +148,7 @@ fn read_messages(body: &[u8]) -> Result<Parts<'_>, Malformed> {
 /// Appends arguments as the content of a JSON string (OpenAI `arguments`).
 fn push_args_str(args: Args<'_>, out: &mut Vec<u8>) {
     match args {
-        Args::Str(s) if s.is_empty() => out.extend_from_slice(b"{}"),
+        Args::Str(b"") => out.extend_from_slice(b"{}"),
         Args::Str(s) => out.extend_from_slice(s),
         // Valid UTF-8: the whole body was checked.
         Args::Raw(v) => push_json_escaped(out, std::str::from_utf8(v).unwrap_or("{}")),

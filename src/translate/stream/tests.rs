@@ -150,3 +150,98 @@ fn golden_streams_at_every_split() {
         }
     }
 }
+
+fn chunk(delta: &str, finish: &str) -> String {
+    format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+    )
+}
+
+#[test]
+fn a_reset_upstream_ends_with_the_clients_error_event() {
+    for (client, want) in [
+        (Api::Chat, &b"data: {\"error\":{\"message\":\"upstream timed out\""[..]),
+        (Api::Messages, b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"upstream timed out\"}}\n\n"),
+        (Api::Responses, b"event: response.failed\n"),
+    ] {
+        let s = session(Api::Chat, client);
+        let mut t = Translator::new(&s, &IDS);
+        let mut out = Vec::new();
+        assert_eq!(t.feed(chunk(r#"{"content":"Hi"}"#, "null").as_bytes(), &mut out), Progress::Open);
+        let at = out.len();
+        assert!(!t.finish(Some("upstream timed out"), &mut out));
+        assert!(out[at..].starts_with(want), "{}", String::from_utf8_lossy(&out[at..]));
+        assert!(!String::from_utf8_lossy(&out).contains("[DONE]"));
+    }
+}
+
+#[test]
+fn usage_is_replaced_not_added_and_passed_on_only_when_asked() {
+    let input = std::fs::read(format!("{DIR}/cache.messages.sse")).unwrap();
+    let mut s = session(Api::Messages, Api::Chat);
+    let (out, whole, usage) = run(&s, &[&input]);
+    assert!(whole);
+    let u = usage.unwrap();
+    assert_eq!((u.input, u.cache_read, u.output), (51, 40, 2));
+    assert!(String::from_utf8_lossy(&out).contains("\"usage\""));
+    s.include_usage = false;
+    let (out, _, usage) = run(&s, &[&input]);
+    assert!(!String::from_utf8_lossy(&out).contains("\"usage\""));
+    assert_eq!(usage, Some(u), "still measured for the ledger");
+}
+
+#[test]
+fn a_tool_call_opens_once_its_name_is_known() {
+    let input = [
+        chunk(r#"{"role":"assistant","content":null}"#, "null"),
+        chunk(r#"{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"arguments":""}}]}"#, "null"),
+        chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}"#, "null"),
+        chunk(r#"{"tool_calls":[{"index":0,"function":{"name":"f","arguments":"1}"}}]}"#, "null"),
+        chunk("{}", "\"tool_calls\""),
+        "data: [DONE]\n\n".into(),
+    ]
+    .concat();
+    let (out, whole, _) = run(&session(Api::Chat, Api::Messages), &[input.as_bytes()]);
+    assert!(whole);
+    let ev = events(&out);
+    let names: Vec<&str> = ev.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    // The arguments held while the name was unknown come in one delta once it is opened.
+    assert!(
+        ev[1].1.contains(r#""id":"call_1","name":"f""#),
+        "{}",
+        ev[1].1
+    );
+    assert!(
+        ev[2].1.contains(r#""partial_json":"{\"a\":1}""#),
+        "{}",
+        ev[2].1
+    );
+}
+
+#[test]
+fn bytes_that_are_not_the_protocol_fail_the_stream() {
+    for bad in [
+        &b"data: {\"choices\":[{\"delta\":\n\n"[..],
+        b"data: \xff\xfe\n\n",
+        b"data: [1,2]\n\n",
+    ] {
+        let s = session(Api::Chat, Api::Messages);
+        let mut t = Translator::new(&s, &IDS);
+        let mut out = Vec::new();
+        assert_eq!(t.feed(bad, &mut out), Progress::Failed);
+        assert!(String::from_utf8_lossy(&out).contains("event: error"));
+        assert_eq!(t.feed(b"data: [DONE]\n\n", &mut out), Progress::Failed);
+        assert!(!t.finish(None, &mut out));
+    }
+}
