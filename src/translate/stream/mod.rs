@@ -17,8 +17,9 @@
 //!   tool call is opened only once its name is known. The cost: with several calls, the second
 //!   and later ones reach the client at the end of the choice rather than as they come (they are
 //!   short JSON; correctness does not depend on the upstream's order).
-//! - [`Ev::Stop`] comes before the last [`Ev::Usage`] and [`Ev::End`]; encoders that write
-//!   both in one event (Anthropic `message_delta`) hold the stop reason until `End`.
+//! - [`Ev::Stop`] and the last [`Ev::Usage`] come before [`Ev::End`], in either order (a chat
+//!   upstream sends its `finish_reason` before the usage chunk); encoders that write both in
+//!   one event (Anthropic `message_delta`) hold the stop reason until `End`.
 //! - [`Ev::Usage`] carries running totals: a later one replaces an earlier one.
 
 mod decode_chat;
