@@ -245,3 +245,27 @@ fn bytes_that_are_not_the_protocol_fail_the_stream() {
         assert!(!t.finish(None, &mut out));
     }
 }
+
+/// Mutated fixtures (a byte replaced by JSON and SSE punctuation at sampled offsets): no
+/// panic, and whatever the client receives is still well-formed: every event's data is JSON.
+#[test]
+fn mutated_upstreams_still_give_well_formed_client_streams() {
+    for case in CASES {
+        for (upstream, client) in PAIRS {
+            let s = session(upstream, client);
+            let input = std::fs::read(format!("{DIR}/{case}.{}.sse", api_name(upstream))).unwrap();
+            for at in (0..input.len()).step_by(13) {
+                for b in [b'"', b'\\', b'}', b'\n', b'0'] {
+                    let mut m = input.clone();
+                    m[at] = b;
+                    let (out, _, _) = run(&s, &[&m]);
+                    for (_, data) in events(&out) {
+                        if data != "[DONE]" {
+                            json(&data);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
