@@ -30,7 +30,7 @@ bin_dir="fuzz/target/$triple/release"
 
 dict_for() {
     case "$1" in
-        json_scan | translate_request) echo fuzz/dicts/json.dict ;;
+        json_scan | translate_request | translate_stream) echo fuzz/dicts/json.dict ;;
         *) echo fuzz/dicts/http.dict ;;
     esac
 }

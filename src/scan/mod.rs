@@ -24,6 +24,7 @@
 //! simd-json is listed in [`fuzzing`].
 
 mod lex;
+pub mod members;
 
 #[doc(hidden)]
 pub mod fuzzing;

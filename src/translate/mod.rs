@@ -26,6 +26,7 @@ pub mod names;
 pub mod request;
 pub mod sse;
 pub mod stream;
+mod wire;
 
 use smallvec::SmallVec;
 
