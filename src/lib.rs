@@ -32,6 +32,7 @@ pub mod relay;
 pub mod route;
 pub mod scan;
 pub mod server;
+pub mod tokens;
 pub mod trace;
 pub mod translate;
 pub mod upstream;
