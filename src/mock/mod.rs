@@ -69,6 +69,10 @@ pub mod serve;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_strict;
+#[cfg(test)]
+mod tests_turns;
 mod tools;
 mod validate;
 pub mod wire;
