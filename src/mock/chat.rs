@@ -217,7 +217,8 @@ pub(crate) fn write_event(r: &Reply, ev: Ev, out: &mut Vec<u8>) {
                 ",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n",
             );
         }
-        // `[DONE]`; chat has no other part events.
-        Ev::Close(_) | Ev::Start(..) | Ev::End(..) => raw(out, "data: [DONE]\n\n"),
+        Ev::Close(_) => raw(out, "data: [DONE]\n\n"),
+        // Not in a chat plan: only calls have a start event, and no part has end events.
+        Ev::Start(..) | Ev::End(..) => {}
     }
 }
