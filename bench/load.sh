@@ -296,18 +296,30 @@ PACED_URL[switchyard]=${URL[switchyard]}
 MODEL[direct]=bench-model MODEL[nginx]=bench-model MODEL[switchyard]=bench-model
 PACED_MODEL[direct]=bench-paced PACED_MODEL[nginx]=bench-paced PACED_MODEL[switchyard]=bench-paced
 PID[direct]=$UP_PID PID[nginx]=$PROXY_PID PID[switchyard]=$SY_PID
+# The gateway again, as an Anthropic client reaching the same OpenAI-protocol upstream: every
+# request and stream translated (messages <-> chat completions), closed-loop rows only, beside
+# the passthrough row of the same run.
+TARGETS+=(translated)
+declare -A API
+URL[translated]=http://127.0.0.1:$SY_PORT/v1/messages MODEL[translated]=bench-model
+PACED_URL[translated]=${URL[translated]} PACED_MODEL[translated]=bench-paced
+PID[translated]=$SY_PID API[translated]=messages
+# closed_only TARGET: the targets measured by the closed-loop rows only
+closed_only() { [ "$1" = translated ]; }
 if [ "$PEER_NAME" != none ]; then
     TARGETS+=(peer)
     URL[peer]=$PEER_URL PACED_URL[peer]=$PEER_URL
     MODEL[peer]=$PEER_MODEL PACED_MODEL[peer]=$PEER_PACED_MODEL PID[peer]=$PEER_PID
 fi
 
-# body MODEL MODE
+# body MODEL MODE [API]: a chat completions body, or a messages one (API=messages)
 body() {
+    local bound=""
+    if [ "${3:-chat}" = messages ]; then bound=',"max_tokens":256'; fi
     if [ "$2" = stream ]; then
-        printf '{"model":"%s","messages":[{"role":"user","content":"hello"}],"stream":true}' "$1"
+        printf '{"model":"%s","messages":[{"role":"user","content":"hello"}]%s,"stream":true}' "$1" "$bound"
     else
-        printf '{"model":"%s","messages":[{"role":"user","content":"hello"}]}' "$1"
+        printf '{"model":"%s","messages":[{"role":"user","content":"hello"}]%s}' "$1" "$bound"
     fi
 }
 # headers MODE: one 'name: value' per line
@@ -328,15 +340,20 @@ check() {
     local -a hargs
     mapfile -d '' hargs < <(header_args -H "$mode")
     read -r code ctype < <(curl -sS -m 10 -o "$out" -w '%{http_code} %{content_type}\n' \
-        "${hargs[@]}" --data-binary "$(body "$model" "$mode")" "$url") ||
+        "${hargs[@]}" --data-binary "$(body "$model" "$mode" "${API[$t]:-chat}")" "$url") ||
         die "$t ($mode): no answer from $url"
     [ "$code" = 200 ] || die "$t ($mode): status $code from $url: $(head -c 500 "$out")"
     if [ "$mode" = stream ]; then
         [[ $ctype == text/event-stream* ]] || die "$t (stream): content-type '$ctype'"
-        grep -q 'twenty' "$out" && grep -q '^data: \[DONE\]' "$out" ||
+        local end='^data: \[DONE\]'
+        if [ "${API[$t]:-chat}" = messages ]; then end='^event: message_stop'; fi
+        grep -q 'twenty' "$out" && grep -q "$end" "$out" ||
             die "$t (stream): the upstream's events are missing: $(head -c 500 "$out")"
         if [ "$t" = switchyard ]; then
             head -1 "$out" | grep -q '"type":"trace"' || die "switchyard (stream): first event is not the trace"
+        fi
+        if [ "$t" = translated ]; then
+            head -1 "$out" | grep -q '^event: ping' || die "translated (stream): first event is not the trace ping"
         fi
     else
         grep -q 'fixed reply from the static benchmark upstream' "$out" ||
@@ -359,7 +376,7 @@ for t in "${TARGETS[@]}"; do
     for mode in plain stream; do
         {
             echo 'wrk.method = "POST"'
-            echo "wrk.body = [[$(body "${MODEL[$t]}" "$mode")]]"
+            echo "wrk.body = [[$(body "${MODEL[$t]}" "$mode" "${API[$t]:-chat}")]]"
             headers "$mode" | while IFS=': ' read -r k v; do echo "wrk.headers[\"$k\"] = \"$v\""; done
         } >"$RUN/lua/$t.$mode.lua"
     done
@@ -508,11 +525,14 @@ for r in $(seq 1 "$ROUNDS"); do
         log "round $r/$ROUNDS $mode: concurrency 1 (wrk -c1, ${C1_DURATION}s)"
         for t in "${order[@]}"; do closed "$t" "$mode" "$r" c1 1 "$C1_DURATION"; done
         log "round $r/$ROUNDS $mode: concurrency 1, paired with direct (up to $PAIRED_COUNT pairs or ${PAIRED_SECONDS}s)"
-        for t in "${order[@]}"; do if [ "$t" != direct ]; then paired "$t" "$mode" "$r"; fi; done
+        for t in "${order[@]}"; do
+            if [ "$t" != direct ] && ! closed_only "$t"; then paired "$t" "$mode" "$r"; fi
+        done
         if [ "$OPEN_LOOP" != none ]; then
             max=$(nginx_rps "$r" "$mode")
             log "round $r/$ROUNDS $mode: fixed rates $((max / 2)) and $((max * 4 / 5)) req/s ($OPEN_LOOP, ${RATE_DURATION}s)"
             for t in "${order[@]}"; do
+                closed_only "$t" && continue
                 open_loop "$t" "$mode" "$r" rate50 $((max / 2))
                 open_loop "$t" "$mode" "$r" rate80 $((max * 4 / 5))
             done
@@ -520,6 +540,7 @@ for r in $(seq 1 "$ROUNDS"); do
     done
     log "round $r/$ROUNDS: SSE probes (TTFB: $PROBE_COUNT streams; gaps: $GAP_COUNT paced streams)"
     for t in "${order[@]}"; do
+        closed_only "$t" && continue
         probe "$t" "$r" ttfb "${URL[$t]}" "${MODEL[$t]}" "$PROBE_COUNT" 10
         probe "$t" "$r" gaps "${PACED_URL[$t]}" "${PACED_MODEL[$t]}" "$GAP_COUNT" 2
     done
@@ -529,6 +550,7 @@ SY_RSS_AFTER=$(python3 "$LIB/procstat.py" rss "$SY_PID")
 log "idle connections: $IDLE_CONNS keep-alive connections per gateway"
 for t in "${TARGETS[@]}"; do
     [ "$t" = direct ] && continue
+    closed_only "$t" && continue
     mapfile -d '' hargs < <(header_args --header plain)
     on_load python3 "$LIB/idle_conns.py" --url "${URL[$t]}" --body "$(body "${MODEL[$t]}" plain)" \
         "${hargs[@]}" --pid "${PID[$t]}" --count "$IDLE_CONNS" >"$RUN/raw/idle.$t.json" ||

@@ -158,6 +158,7 @@ fn bench_trace(c: &mut Criterion) {
         scores: &scores,
         attempts: &[],
         cost_estimate: 0.000_213_75,
+        dropped: &[],
     };
     let mut out = Vec::with_capacity(512);
     write_trace_sse(&mut out, TraceForm::Chunk, &info);

@@ -33,6 +33,8 @@ pub enum ErrorKind {
     HeadTimeout,
     /// A POST with neither `Content-Length` nor chunked framing.
     LengthRequired,
+    /// A field whose meaning the chosen provider cannot honour (translation refused it).
+    UnsupportedField,
     /// Budget or rate limit.
     RateLimited,
     /// Could not connect to the provider.
@@ -105,7 +107,10 @@ impl Error {
     /// The HTTP status of the contract's table.
     pub fn status(&self) -> u16 {
         match self.kind {
-            ErrorKind::BadFraming | ErrorKind::InvalidRequest | ErrorKind::NoCandidate => 400,
+            ErrorKind::BadFraming
+            | ErrorKind::InvalidRequest
+            | ErrorKind::UnsupportedField
+            | ErrorKind::NoCandidate => 400,
             ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
@@ -127,6 +132,7 @@ impl Error {
         match self.kind {
             ErrorKind::BadFraming
             | ErrorKind::InvalidRequest
+            | ErrorKind::UnsupportedField
             | ErrorKind::NoCandidate
             | ErrorKind::HeadTimeout
             | ErrorKind::LengthRequired
@@ -161,6 +167,7 @@ impl Error {
             ErrorKind::HeadTooLarge => "header_too_large",
             ErrorKind::HeadTimeout => "request_timeout",
             ErrorKind::LengthRequired => "length_required",
+            ErrorKind::UnsupportedField => "unsupported_parameter",
             ErrorKind::RateLimited => "rate_limit_exceeded",
             ErrorKind::UpstreamConnect => "upstream_connect_failed",
             ErrorKind::UpstreamFailed => "upstream_failed",

@@ -155,6 +155,9 @@ pub struct TraceInfo<'a> {
     pub attempts: &'a [(&'a str, &'a str)],
     /// USD estimate.
     pub cost_estimate: f64,
+    /// Request fields and hosted tools a translation dropped (advisory, no equivalent at the
+    /// provider); written only when there are some.
+    pub dropped: &'a [&'a str],
 }
 
 /// Appends the trace JSON object.
@@ -197,6 +200,16 @@ fn write_trace_fields(out: &mut Vec<u8>, t: &TraceInfo<'_>) {
     }
     out.extend_from_slice(b"],\"costEstimate\":");
     push_f64(out, t.cost_estimate);
+    if !t.dropped.is_empty() {
+        out.extend_from_slice(b",\"dropped\":[");
+        for (i, d) in t.dropped.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_string(out, d);
+        }
+        out.push(b']');
+    }
 }
 
 /// Appends the trace in `form` as one SSE event (see [`TraceForm`]).
@@ -278,6 +291,7 @@ mod tests {
             scores: &scores,
             attempts: &[("z", "timeout")],
             cost_estimate: 0.000025,
+            dropped: &[],
         };
         use simd_json::prelude::*;
         let check = |v: &simd_json::OwnedValue| {

@@ -335,32 +335,47 @@ fn responses_request(model: &str) -> Vec<u8> {
 }
 
 #[test]
-fn responses_on_a_project_of_compat_servers_only_is_refused_before_any_upstream() {
+fn responses_on_compat_servers_are_translated_to_their_chat_completions() {
     let c = compat();
-    for model in ["qwen", "llama", "auto"] {
+    for (model, server) in [("qwen", &c.vllm), ("llama", &c.ollama)] {
+        let before = server.requests().len();
         let r = roundtrip(c.gw.addr, &responses_request(model));
-        assert_error(&r, 400, Shape::OpenAi, "invalid_request_error");
-        let msg = r.json()["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        assert_eq!(r.status, 200, "[{model}] {}", r.text());
+        let v = r.json();
+        assert_eq!(v["object"].as_str(), Some("response"), "{}", r.text());
+        assert_eq!(v["status"].as_str(), Some("completed"), "{}", r.text());
+        assert_eq!(v["model"].as_str(), Some(model), "the gateway's model id");
+        let item = &v["output"][0];
+        assert_eq!(item["type"].as_str(), Some("message"), "{}", r.text());
+        let text = item["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(!text.is_empty(), "[{model}] no output text: {}", r.text());
+        let seen = server.requests();
+        assert_eq!(seen.len(), before + 1, "{seen:#?}");
+        let req = seen.last().expect("one request");
         assert!(
-            msg.contains("responses"),
-            "[{model}] the message does not say why: {}",
-            r.text()
+            req.path().ends_with("/chat/completions"),
+            "a responses = false server was sent {}",
+            req.path()
+        );
+        let body = req.json();
+        assert_eq!(
+            body["messages"][0]["role"].as_str(),
+            Some("user"),
+            "{body:?}"
+        );
+        assert!(
+            format!("{:?}", body["messages"][0]["content"]).contains("Hello there"),
+            "{body:?}"
+        );
+        assert!(
+            body.get("input").is_none(),
+            "Responses fields leaked: {body:?}"
         );
     }
-    assert!(
-        c.vllm.requests().is_empty() && c.ollama.requests().is_empty(),
-        "a responses = false server was sent /v1/responses: vllm {:#?} ollama {:#?}",
-        c.vllm.requests(),
-        c.ollama.requests()
-    );
-    assert_eq!(c.vllm.connections() + c.ollama.connections(), 0);
 }
 
 #[test]
-fn responses_go_only_to_the_provider_that_serves_them() {
+fn responses_are_relayed_where_served_and_translated_elsewhere() {
     let vllm = Capture::start(fixture_replay(
         "compat/vllm/chat.json",
         "compat/vllm/chat_stream.sse",
@@ -409,7 +424,7 @@ models = ["qwen", "gpt"]
         oai.openai_base()
     );
     let gw = Server::serve(&config, &compat_env());
-    for model in ["qwen", "auto", "gpt"] {
+    for model in ["gpt", "gpt", "gpt"] {
         let r = roundtrip(gw.addr, &responses_request(model));
         assert_relayed_json(
             &r,
@@ -433,10 +448,27 @@ models = ["qwen", "gpt"]
         "the responses = false server was sent: {:#?}",
         vllm.requests()
     );
-    // Chat completions still go to it.
+    // Named, or first in the project's order, the compat server gets its chat completions.
+    for model in ["qwen", "auto"] {
+        let r = roundtrip(gw.addr, &responses_request(model));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.json()["object"].as_str(),
+            Some("response"),
+            "{}",
+            r.text()
+        );
+    }
+    let seen = vllm.requests();
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    assert!(
+        seen.iter().all(|r| r.path() == "/v1/chat/completions"),
+        "{seen:#?}"
+    );
+    // Chat completions go to it unchanged.
     let r = roundtrip(gw.addr, &chat_request("qwen", false));
     assert_relayed_json(&r, 200, &fixture("compat/vllm/chat.json"), "chat on qwen");
-    assert_eq!(vllm.requests().len(), 1);
+    assert_eq!(vllm.requests().len(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------

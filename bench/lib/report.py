@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 
-TARGETS = ["direct", "nginx", "switchyard", "peer"]
+TARGETS = ["direct", "nginx", "switchyard", "translated", "peer"]
 GW = "switchyard"
 
 
@@ -209,6 +209,9 @@ def main() -> None:
         for base in ("nginx", "direct", "peer"):
             if base in targets:
                 ratios[f"{GW}/{base}"] = rec.diff(GW, base, mode, "closed", lambda r: r["rps"], ratio=True)
+        if "translated" in targets:
+            ratios["translated/switchyard"] = rec.diff("translated", GW, mode, "closed", lambda r: r["rps"], ratio=True)
+            ratios["translated/nginx"] = rec.diff("translated", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
         if "peer" in targets:
             ratios["peer/nginx"] = rec.diff("peer", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
         f["throughput_ratios"] = ratios
@@ -225,7 +228,7 @@ def main() -> None:
     lines += ["", "MEMORY"]
     lines.append(f"  switchyard RSS: idle {fmt(m['switchyard_rss_idle_kib'])} KiB, under load (max) "
                  f"{fmt(m['switchyard_rss_load_kib'])} KiB, idle after load {fmt(m['switchyard_rss_idle_after_load_kib'])} KiB")
-    gw_targets = [t for t in targets if t != "direct"]
+    gw_targets = [t for t in targets if t not in ("direct", "translated")]
     row(f"  {meta['idle_conns']} idle keep-alive connections", gw_targets)
     row("    RSS before / with them, KiB", [f"{fmt(idle.get(t, {}).get('rss_before_kib'))} / "
                                             f"{fmt(idle.get(t, {}).get('rss_open_kib'))}" for t in gw_targets])

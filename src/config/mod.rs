@@ -233,10 +233,21 @@ pub struct ModelConfig {
     /// What the model supports ([`Capability`]).
     #[serde(default)]
     pub capabilities: Listed<Capability>,
+    /// USD per million cache-read input tokens (default: the input price).
+    #[serde(default)]
+    pub cached_input_per_million: Option<f64>,
+    /// Sent as `max_tokens` to Anthropic-protocol providers when the client gave no output
+    /// bound (Anthropic requires one). 0 = [`DEFAULT_MAX_OUTPUT_TOKENS`].
+    #[serde(default)]
+    pub max_output_tokens: u64,
     /// Spend and call limits for this model.
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
 }
+
+/// The output bound sent to an Anthropic-protocol provider for a model without
+/// `max_output_tokens` when the client gave none.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
 /// How a project's streams carry the trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

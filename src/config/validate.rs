@@ -120,7 +120,11 @@ impl Config {
                     m.provider
                 ));
             }
-            if m.input_per_million < 0.0 || m.output_per_million < 0.0 {
+            if m.input_per_million < 0.0
+                || m.output_per_million < 0.0
+                || m.cached_input_per_million
+                    .is_some_and(|c| c < 0.0 || !c.is_finite())
+            {
                 errs.push(format!("{place}: prices must be >= 0"));
             }
             for (j, c) in m.capabilities.unknown() {

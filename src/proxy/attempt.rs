@@ -1,16 +1,18 @@
 //! Upstream request, send and relay, candidate after candidate until one answers or a failure
 //! may not fail over. Failover happens only while nothing has reached the client.
 //!
-//! Per attempt: the budget is charged the candidate's `costEstimate` (when sent, so that
-//! concurrent requests see spend in flight); the provider's adapter gives the path and writes
-//! the auth and protocol headers into the upstream request, whose body is the client's with
-//! the model's `upstream_id` spliced over `model`; the request goes out (`upstream::send`);
+//! Per attempt: the provider's adapter gives the path and writes the auth and protocol headers
+//! into the upstream request, whose body is the client's with the model's `upstream_id`
+//! spliced over `model`, or, when the provider speaks another API, the client's body
+//! translated (`translate::request`; a field the provider cannot honour is a 400 here, before
+//! anything is sent); the budget is charged the candidate's `costEstimate` (when sent, so that
+//! concurrent requests see spend in flight); the request goes out (`upstream::send`);
 //! the trace is rendered for the candidate that answered and handed to the relay, which
 //! returns how the answer ended. Each attempt's outcome is kept for the logging phase.
 
 use super::body::{cost_estimate, Scanned};
 use super::filter::Admitted;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Protocol};
 use crate::error::{Error, ErrorKind};
 use crate::provider::ClientHeaders;
 use crate::relay::{self, End, Plan, Relayed};
@@ -21,6 +23,7 @@ use crate::server::conn::{Bufs, Request};
 use crate::server::respond;
 use crate::server::worker::Worker;
 use crate::trace::{Score, TraceForm, TraceInfo};
+use crate::translate::{self, Api, Session};
 use crate::upstream::{self, Upstream};
 use monoio::net::TcpStream;
 use smallvec::SmallVec;
@@ -56,12 +59,7 @@ pub struct Ctx<'a> {
 /// Tries the candidates in order.
 pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attempts {
     let Ctx {
-        w,
-        req,
-        a,
-        s,
-        cands,
-        ..
+        req, a, s, cands, ..
     } = *cx;
     let table = req.table;
     let proj = &table.projects[a.project as usize];
@@ -77,24 +75,30 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         let provider = table.provider_of(m);
         at.tried += 1;
         let cost = cost_estimate(model, s.feats.input_tokens, s.feats.max_output);
-        charge(w, req, a, model, cost);
         let started = Instant::now();
-        let result = match provider.adapter.path(a.endpoint) {
-            None if a.endpoint == Endpoint::CountTokens => {
-                Ok(local_count(req, s, started, client, bufs).await)
-            }
-            None => Err(Error::internal(format!(
-                "provider {} has no path for this endpoint",
-                provider.id
-            ))),
-            Some(path) => {
-                let ctx = Candidate {
-                    model,
-                    provider,
-                    path,
-                    cost,
+        let result = match reach(a.endpoint, provider) {
+            Reach::LocalCount => Ok(local_count(req, s, model, started, client, bufs).await),
+            reach => {
+                let (endpoint, xlate) = match reach {
+                    Reach::Translate(api) => (endpoint_of(api), Some(api)),
+                    _ => (a.endpoint, None),
                 };
-                one(cx, &at.failed, &ctx, form, started, client, bufs).await
+                match provider.adapter.path(endpoint) {
+                    None => Err(Error::internal(format!(
+                        "provider {} has no path for this endpoint",
+                        provider.id
+                    ))),
+                    Some(path) => {
+                        let ctx = Candidate {
+                            model,
+                            provider,
+                            path,
+                            cost,
+                            xlate,
+                        };
+                        one(cx, &at.failed, &ctx, form, started, client, bufs).await
+                    }
+                }
             }
         };
         match result {
@@ -114,6 +118,62 @@ struct Candidate<'a> {
     provider: &'a Provider,
     path: &'static str,
     cost: f64,
+    /// The provider's API when the request is translated into it.
+    xlate: Option<Api>,
+}
+
+/// How a route reaches a candidate's provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    /// The provider speaks the route's API: the body goes as is (model spliced).
+    Pass,
+    /// The request is translated into the provider's API, and the answer back.
+    Translate(Api),
+    /// `count_tokens` answered by the gateway (the provider has no count endpoint, or no key
+    /// for it).
+    LocalCount,
+}
+
+/// The client's API on a translating route.
+fn api_of(endpoint: Endpoint) -> Api {
+    match endpoint {
+        Endpoint::Messages | Endpoint::CountTokens => Api::Messages,
+        Endpoint::Responses => Api::Responses,
+        Endpoint::ChatCompletions | Endpoint::Models => Api::Chat,
+    }
+}
+
+/// The provider endpoint of a translated request.
+fn endpoint_of(api: Api) -> Endpoint {
+    match api {
+        Api::Chat => Endpoint::ChatCompletions,
+        Api::Messages => Endpoint::Messages,
+        Api::Responses => Endpoint::Responses,
+    }
+}
+
+/// The translation table: the route's API against what the provider speaks (and, for
+/// `/v1/responses`, whether it serves Responses itself).
+fn reach(endpoint: Endpoint, p: &Provider) -> Reach {
+    let openai = p.speaks(Protocol::OpenAi);
+    let anthropic = p.speaks(Protocol::Anthropic);
+    match endpoint {
+        Endpoint::ChatCompletions | Endpoint::Models if openai => Reach::Pass,
+        Endpoint::ChatCompletions | Endpoint::Models => Reach::Translate(Api::Messages),
+        Endpoint::Messages if anthropic => Reach::Pass,
+        Endpoint::Messages => Reach::Translate(Api::Chat),
+        Endpoint::Responses if openai && p.responses => Reach::Pass,
+        Endpoint::Responses if openai => Reach::Translate(Api::Chat),
+        Endpoint::Responses => Reach::Translate(Api::Messages),
+        Endpoint::CountTokens if anthropic && p.adapter.path(endpoint).is_some() => {
+            if p.key.is_empty() && p.mock.is_none() {
+                Reach::LocalCount
+            } else {
+                Reach::Pass
+            }
+        }
+        Endpoint::CountTokens => Reach::LocalCount,
+    }
 }
 
 /// One attempt against one provider: request, send, trace, relay.
@@ -131,7 +191,22 @@ async fn one(
     } = *cx;
     let mut out = std::mem::take(&mut bufs.scratch);
     out.clear();
-    write_request(req, s, c, &mut out);
+    let session = match c.xlate {
+        None => {
+            write_request(req, s, c, &mut out);
+            None
+        }
+        Some(api) => match write_translated(req, a, c, api, s.streaming, &mut out, bufs) {
+            Ok(session) => Some(session),
+            Err(e) => {
+                bufs.scratch = out;
+                return Err(e);
+            }
+        },
+    };
+    // Charged when sent (a refused translation spends nothing), so that concurrent requests
+    // see spend in flight.
+    charge(w, req, a, c.model, c.cost);
     let ubuf = std::mem::take(&mut bufs.ubuf);
     let sent = upstream::send(up, w.stats(), c.provider, &mut out, ubuf, client).await;
     let ex = match sent {
@@ -144,8 +219,15 @@ async fn one(
     };
     // The request buffer is free again: the trace for this candidate goes there.
     out.clear();
+    let dropped: &[&str] = session.as_ref().map_or(&[], |s| &s.dropped[..]);
     if s.streaming && form != TraceForm::Off {
-        write_trace(cx, failed, c, form, &mut out);
+        write_trace(cx, failed, c, form, dropped, &mut out);
+    }
+    let mut extra = Vec::new();
+    if !dropped.is_empty() {
+        extra.extend_from_slice(b"x-routerly-dropped: ");
+        extra.extend_from_slice(dropped.join(", ").as_bytes());
+        extra.extend_from_slice(b"\r\n");
     }
     let plan = Plan {
         provider: c.provider,
@@ -154,6 +236,8 @@ async fn one(
         trace: &out,
         limits: &req.table.limits,
         started,
+        xlate: session.as_ref(),
+        extra_headers: &extra,
     };
     let r = relay::answer(&plan, up, w.stats(), ex, client, bufs).await;
     bufs.scratch = out;
@@ -182,6 +266,7 @@ fn trace_opted_out(req: &Request<'_>) -> bool {
 async fn local_count(
     req: &Request<'_>,
     s: &Scanned<'_>,
+    _model: &Model,
     started: Instant,
     client: &mut TcpStream,
     bufs: &mut Bufs,
@@ -215,6 +300,7 @@ fn write_trace(
     failed: &[(u16, Error)],
     c: &Candidate<'_>,
     form: TraceForm,
+    dropped: &[&str],
     out: &mut Vec<u8>,
 ) {
     let Ctx { req, a, cands, .. } = *cx;
@@ -238,6 +324,7 @@ fn write_trace(
         scores: &scores,
         attempts: &attempts,
         cost_estimate: c.cost,
+        dropped,
     };
     crate::trace::write_trace_sse(out, form, &info);
 }
@@ -245,6 +332,75 @@ fn write_trace(
 /// Writes the upstream request: head with the provider's headers (never the client's
 /// credentials), then the body with the model spliced.
 fn write_request(req: &Request<'_>, s: &Scanned<'_>, c: &Candidate<'_>, out: &mut Vec<u8>) {
+    let client = ClientHeaders {
+        anthropic_version: req.header(b"anthropic-version"),
+        anthropic_beta: req.header(b"anthropic-beta"),
+    };
+    let len = spliced_len(req.body, s, c.model);
+    write_head(c, &client, s.streaming, len, out);
+    let at = out.len();
+    splice_body(req.body, s, c.model, out);
+    debug_assert_eq!(out.len() - at, len);
+}
+
+/// Writes the upstream request of a translated route: the client's body in the provider's
+/// API (`translate::request`), under the provider's head. The client's protocol headers are
+/// not the provider's: `anthropic-beta` from a Messages client is dropped (and named).
+fn write_translated(
+    req: &Request<'_>,
+    a: &Admitted,
+    c: &Candidate<'_>,
+    api: Api,
+    streaming: bool,
+    out: &mut Vec<u8>,
+    bufs: &mut Bufs,
+) -> Result<Session, Error> {
+    let target = translate::request::Target {
+        upstream: api,
+        model_json: &c.model.upstream_json,
+        client_model: &c.model.id,
+        max_output_tokens: c.model.max_output_tokens,
+    };
+    bufs.xlate.clear();
+    let mut session = translate::request::translate(
+        req.body,
+        api_of(a.endpoint),
+        &target,
+        &mut bufs.json,
+        &mut bufs.xlate,
+    )
+    .map_err(|r| {
+        Error::client(
+            ErrorKind::UnsupportedField,
+            format!(
+                "`{}` cannot be sent to model {} (provider {}): {}",
+                r.field, c.model.id, c.provider.id, r.message
+            ),
+        )
+    })?;
+    if api == Api::Chat && req.header(b"anthropic-beta").is_some() {
+        session.dropped.push("anthropic-beta");
+    }
+    write_head(
+        c,
+        &ClientHeaders::default(),
+        streaming,
+        bufs.xlate.len(),
+        out,
+    );
+    out.extend_from_slice(&bufs.xlate);
+    Ok(session)
+}
+
+/// The upstream request head: path, host, the provider's auth and protocol headers (never the
+/// client's credentials), the configured extra headers, and the body's length.
+fn write_head(
+    c: &Candidate<'_>,
+    client: &ClientHeaders<'_>,
+    streaming: bool,
+    body_len: usize,
+    out: &mut Vec<u8>,
+) {
     let p = c.provider;
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(p.prefix.as_bytes());
@@ -252,27 +408,20 @@ fn write_request(req: &Request<'_>, s: &Scanned<'_>, c: &Candidate<'_>, out: &mu
     out.extend_from_slice(b" HTTP/1.1\r\n");
     out.extend_from_slice(&p.host_line);
     p.adapter.write_auth(&p.key, out);
-    let client = ClientHeaders {
-        anthropic_version: req.header(b"anthropic-version"),
-        anthropic_beta: req.header(b"anthropic-beta"),
-    };
     p.adapter
-        .write_protocol_headers(&p.anthropic_version, &client, out);
+        .write_protocol_headers(&p.anthropic_version, client, out);
     out.extend_from_slice(&p.extra_headers);
     out.extend_from_slice(b"content-type: application/json\r\nuser-agent: switchyard/");
     out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(if s.streaming {
+    out.extend_from_slice(if streaming {
         b"accept: text/event-stream\r\n"
     } else {
         b"accept: application/json\r\n"
     });
     out.extend_from_slice(b"content-length: ");
-    crate::http1::write::push_usize(out, spliced_len(req.body, s, c.model));
+    crate::http1::write::push_usize(out, body_len);
     out.extend_from_slice(b"\r\n\r\n");
-    let at = out.len();
-    splice_body(req.body, s, c.model, out);
-    debug_assert_eq!(out.len() - at, spliced_len(req.body, s, c.model));
 }
 
 /// The length [`splice_body`] will write, known before writing it so the upstream head and

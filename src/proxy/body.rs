@@ -50,7 +50,6 @@ pub fn scan<'a>(req: &Request<'a>, endpoint: Endpoint) -> Result<Scanned<'a>, Er
         caps: policy::request_caps(body, &top),
         input_tokens: estimate_input_tokens(&top),
         max_output,
-        responses: endpoint == Endpoint::Responses,
     };
     Ok(Scanned {
         top,

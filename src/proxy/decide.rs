@@ -3,7 +3,6 @@
 
 use super::body::Scanned;
 use super::filter::Admitted;
-use crate::endpoint::{Endpoint, Protocol};
 use crate::error::{Error, ErrorKind};
 use crate::route::policy::{self, Decision, Features, NoRoute};
 use crate::route::{caps, stats, RouteTable};
@@ -12,12 +11,10 @@ use crate::server::conn::Request;
 /// The candidates in try order.
 pub fn candidates(req: &Request<'_>, a: &Admitted, s: &Scanned<'_>) -> Result<Decision, Error> {
     let table = req.table;
-    let protocol = a.endpoint.protocol();
     match policy::decide(
         table,
         a.project,
         s.model.as_deref(),
-        protocol,
         &s.feats,
         stats::now_ms(),
     ) {
@@ -34,23 +31,9 @@ pub fn candidates(req: &Request<'_>, a: &Admitted, s: &Scanned<'_>) -> Result<De
 fn no_route(table: &RouteTable, a: &Admitted, feats: &Features, e: NoRoute) -> Error {
     let slug = &table.projects[a.project as usize].slug;
     match e {
-        NoRoute::Protocol if a.endpoint == Endpoint::Responses => Error::client(
+        NoRoute::NoModels => Error::client(
             ErrorKind::NoCandidate,
-            format!(
-                "project {slug} has no model whose provider serves /v1/responses \
-                 (providers with responses = false are not used for it)"
-            ),
-        ),
-        NoRoute::Protocol => Error::client(
-            ErrorKind::NoCandidate,
-            format!(
-                "project {slug} has no model speaking the {} protocol",
-                if a.endpoint.protocol() == Protocol::OpenAi {
-                    "OpenAI"
-                } else {
-                    "Anthropic"
-                }
-            ),
+            format!("project {slug} lists no model"),
         ),
         NoRoute::ProjectBudget => Error::client(
             ErrorKind::RateLimited,

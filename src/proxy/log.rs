@@ -144,7 +144,7 @@ fn line(
     }
     let refused = match refused {
         None => "",
-        Some(NoRoute::Protocol) => " refused=protocol",
+        Some(NoRoute::NoModels) => " refused=no_models",
         Some(NoRoute::ProjectBudget) => " refused=project_budget",
         Some(NoRoute::ModelBudget) => " refused=model_budget",
         Some(NoRoute::Capability) => " refused=capability",

@@ -25,9 +25,13 @@ use crate::route::{Limits, Provider};
 use crate::server::conn::Bufs;
 use crate::server::respond;
 use crate::trace::TraceId;
+use crate::translate::stream::{Ids, Translator};
+use crate::translate::{self, Session};
 use crate::upstream::{Exchange, Upstream, MAX_ERROR_BODY};
 use monoio::net::TcpStream;
 use std::time::Instant;
+
+mod translated;
 
 /// Room kept in front of relayed data for a chunk-size line.
 pub const RESERVE: usize = 32;
@@ -50,6 +54,11 @@ pub struct Plan<'a> {
     pub limits: &'a Limits,
     /// When the attempt started: first-byte time is measured from it.
     pub started: Instant,
+    /// The translation of this exchange, when the provider speaks another API than the
+    /// client: the answer, its errors and its stream are translated back.
+    pub xlate: Option<&'a Session>,
+    /// Extra response header lines (`x-routerly-dropped`), each `name: value\r\n`.
+    pub extra_headers: &'a [u8],
 }
 
 /// How an attempt that reached the client ended, returned by value to the attempt phase,
@@ -168,7 +177,15 @@ pub async fn answer(
         // A client error the provider found (400, 404, 413, 422...): relay it, unless the
         // body could echo the provider key.
         let body_ok = end > start && !echoes_key(&ex.buf[start..end], &p.key);
-        let out = if body_ok {
+        let out = if body_ok && plan.xlate.is_some() {
+            let s = plan.xlate.map_or(translate::Api::Chat, |s| s.client);
+            let mut body = std::mem::take(&mut bufs.xlate);
+            body.clear();
+            translate::answer::error(status, &ex.buf[start..end], s, &mut bufs.json, &mut body);
+            let o = whole_json(plan, client, status, &body, bufs).await;
+            bufs.xlate = body;
+            done(status, End::Complete, end - start, o.keep_alive)
+        } else if body_ok {
             let o = whole(plan, client, status, &ex, start, end, bufs).await;
             done(status, End::Complete, end - start, o.keep_alive)
         } else {
@@ -187,14 +204,52 @@ pub async fn answer(
         let (start, end, reusable) = ex
             .read_body(limits.max_upstream_body_bytes, body_deadline)
             .await?;
-        let o = whole(plan, client, status, &ex, start, end, bufs).await;
+        let mut usage = None;
+        let o = match plan.xlate {
+            None => whole(plan, client, status, &ex, start, end, bufs).await,
+            Some(session) => {
+                let mut body = std::mem::take(&mut bufs.xlate);
+                body.clear();
+                let ids = ids(plan);
+                let r = translate::answer::translate(
+                    &ex.buf[start..end],
+                    session,
+                    &ids,
+                    &mut bufs.json,
+                    &mut body,
+                );
+                let o = match r {
+                    Ok(u) => {
+                        usage = u.map(Usage::from);
+                        Ok(whole_json(plan, client, status, &body, bufs).await)
+                    }
+                    Err(m) => Err(Error::upstream(
+                        ErrorKind::UpstreamFailed,
+                        format!(
+                            "provider {} answered a body that does not parse: {}",
+                            p.id, m.0
+                        ),
+                    )),
+                };
+                bufs.xlate = body;
+                match o {
+                    Ok(o) => o,
+                    Err(e) => {
+                        bufs.ubuf = ex.finish(up, p, reusable);
+                        return Err(e);
+                    }
+                }
+            }
+        };
         bufs.ubuf = ex.finish(up, p, reusable && o.keep_alive);
         let end_how = if o.keep_alive {
             End::Complete
         } else {
             End::ClientGone
         };
-        return Ok(done(status, end_how, end - start, o.keep_alive));
+        let mut r = done(status, end_how, end - start, o.keep_alive);
+        r.usage = usage;
+        return Ok(r);
     }
 
     stats.inc(Counter::Streams);
@@ -202,8 +257,24 @@ pub async fn answer(
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
     }
-    let (end, bytes) =
-        relay_stream(&mut ex, client, p.stream_idle_timeout, idle, plan.protocol).await;
+    let mut usage = None;
+    let (end, bytes) = match plan.xlate {
+        None => relay_stream(&mut ex, client, p.stream_idle_timeout, idle, plan.protocol).await,
+        Some(session) => {
+            let mut tr = Translator::new(session, &ids(plan));
+            let r = translated::relay(
+                &mut ex,
+                client,
+                &mut tr,
+                p.stream_idle_timeout,
+                idle,
+                &mut bufs.xlate,
+            )
+            .await;
+            usage = tr.usage().map(Usage::from);
+            r
+        }
+    };
     let (end, keep_alive, reusable) = match end {
         StreamEnd::Complete { reusable } => (End::Complete, true, reusable),
         StreamEnd::UpstreamFailed(e) => {
@@ -219,7 +290,45 @@ pub async fn answer(
         StreamEnd::ClientGone => (End::ClientGone, false, false),
     };
     bufs.ubuf = ex.finish(up, p, reusable);
-    Ok(done(status, end, bytes, keep_alive))
+    let mut r = done(status, end, bytes, keep_alive);
+    r.usage = usage;
+    Ok(r)
+}
+
+/// The ids a translated answer is written with.
+fn ids<'a>(plan: &Plan<'a>) -> Ids<'a> {
+    Ids {
+        trace_id: plan.trace_id.as_str(),
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    }
+}
+
+impl From<translate::Usage> for Usage {
+    fn from(u: translate::Usage) -> Usage {
+        Usage {
+            input: u.input,
+            output: u.output,
+        }
+    }
+}
+
+/// Sends a JSON body the gateway wrote (a translated answer or error) with our head.
+async fn whole_json(
+    plan: &Plan<'_>,
+    client: &mut TcpStream,
+    status: u16,
+    body: &[u8],
+    bufs: &mut Bufs,
+) -> crate::server::conn::Outcome {
+    let head = respond::Head {
+        status,
+        content_type: b"application/json",
+        trace_id: plan.trace_id,
+        extra: plan.extra_headers,
+    };
+    respond::whole_with(plan.limits.idle_timeout, client, &head, body, true, bufs).await
 }
 
 /// Sends the upstream body `ex.buf[start..end]` whole with our head and its content type.
@@ -232,10 +341,14 @@ async fn whole(
     end: usize,
     bufs: &mut Bufs,
 ) -> crate::server::conn::Outcome {
-    let ct = relayable_content_type(ex);
+    let head = respond::Head {
+        status,
+        content_type: relayable_content_type(ex),
+        trace_id: plan.trace_id,
+        extra: plan.extra_headers,
+    };
     let body = &ex.buf[start..end];
-    let idle = plan.limits.idle_timeout;
-    respond::whole(idle, client, status, ct, plan.trace_id, body, true, bufs).await
+    respond::whole_with(plan.limits.idle_timeout, client, &head, body, true, bufs).await
 }
 
 /// Sends the stream's head and its trace chunk in one write; false if the client is gone.
@@ -255,6 +368,7 @@ async fn start_stream(
         plan.trace_id,
         true,
     );
+    o.extend_from_slice(plan.extra_headers);
     o.extend_from_slice(b"cache-control: no-cache\r\n\r\n");
     if !plan.trace.is_empty() {
         // The trace as one chunk.
@@ -268,6 +382,8 @@ async fn start_stream(
     r.is_ok()
 }
 
+/// How a relayed stream ended (the client already has the error event of an
+/// `UpstreamFailed`).
 enum StreamEnd {
     Complete { reusable: bool },
     UpstreamFailed(Error),

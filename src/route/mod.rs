@@ -8,9 +8,8 @@
 //!
 //! Which candidates serve a request, in which order, is `policy`'s; the runtime state the
 //! policies read (health, latency, spend) is `stats`'s, and survives snapshot swaps for models
-//! and projects that still exist. Only models whose provider speaks the route's protocol are
-//! candidates (translation is its own piece of work), and on `/v1/responses` only those whose
-//! provider serves it.
+//! and projects that still exist. Every model of a project is a candidate whatever protocol its
+//! provider speaks: the request path translates when the route's protocol is another.
 
 pub mod policy;
 pub mod stats;
@@ -139,8 +138,12 @@ pub struct Model {
     pub input_per_million: f64,
     /// USD per million output tokens.
     pub output_per_million: f64,
+    /// USD per million cache-read input tokens.
+    pub cached_input_per_million: f64,
     /// Context window in tokens (0 = unknown).
     pub context_window: u64,
+    /// The output bound sent to an Anthropic-protocol provider when the client gave none.
+    pub max_output_tokens: u64,
     /// [`caps`] bits.
     pub caps: u8,
     /// Spend and call limits.
@@ -353,7 +356,12 @@ impl RouteTable {
                 upstream_json,
                 input_per_million: m.input_per_million,
                 output_per_million: m.output_per_million,
+                cached_input_per_million: m.cached_input_per_million.unwrap_or(m.input_per_million),
                 context_window: m.context_window,
+                max_output_tokens: match m.max_output_tokens {
+                    0 => crate::config::DEFAULT_MAX_OUTPUT_TOKENS,
+                    n => n,
+                },
                 caps: bits,
                 budget: m.budget.clone(),
                 stats,
@@ -545,20 +553,20 @@ models = ["c"]
 "#;
 
     #[test]
-    fn candidates_named_first_then_order_by_protocol() {
+    fn candidates_named_first_then_in_project_order_whatever_the_protocol() {
         let t = table(CFG);
         let p = t.project_by_slug(b"one").unwrap();
         let f = policy::Features::default();
-        let names = |r: Option<&str>, proto| {
-            policy::decide(&t, p, r, proto, &f, 1)
+        let names = |r: Option<&str>| {
+            policy::decide(&t, p, r, &f, 1)
                 .unwrap()
                 .iter()
                 .map(|c| t.models[c.model as usize].id.clone())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(Some("c"), Protocol::OpenAi), ["c", "a"]);
-        assert_eq!(names(Some("auto"), Protocol::OpenAi), ["a", "c"]);
-        assert_eq!(names(None, Protocol::Anthropic), ["b"]);
+        assert_eq!(names(Some("c")), ["c", "a", "b"]);
+        assert_eq!(names(Some("auto")), ["a", "b", "c"]);
+        assert_eq!(names(Some("b")), ["b", "a", "c"]);
         assert_eq!(t.models[2].upstream_json, b"\"c-2025\"");
     }
 

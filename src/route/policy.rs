@@ -24,7 +24,6 @@
 
 use super::stats::{headroom, Health};
 use super::{caps, RouteTable};
-use crate::endpoint::Protocol;
 use smallvec::SmallVec;
 
 /// Up to this many candidates stay on the stack.
@@ -45,8 +44,6 @@ pub struct Features {
     pub input_tokens: u64,
     /// Requested output tokens (`max_tokens` and kin; 0 when absent).
     pub max_output: u64,
-    /// The request is for `/v1/responses`: only providers that serve it are candidates.
-    pub responses: bool,
 }
 
 /// One candidate in try order.
@@ -66,9 +63,8 @@ pub type Decision = SmallVec<[Ranked; INLINE_CANDIDATES]>;
 /// Why no candidate is left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoRoute {
-    /// No model of the project speaks the route's protocol (or, on `/v1/responses`, has a
-    /// provider that serves it).
-    Protocol,
+    /// The project lists no model.
+    NoModels,
     /// The project's budget is spent.
     ProjectBudget,
     /// Every candidate's budget is spent.
@@ -85,7 +81,6 @@ pub fn decide(
     table: &RouteTable,
     project: u16,
     requested: Option<&str>,
-    protocol: Protocol,
     feats: &Features,
     now_ms: u64,
 ) -> Result<Decision, NoRoute> {
@@ -98,18 +93,11 @@ pub fn decide(
         }
     }
 
-    // Candidates speaking the protocol, in project order.
-    let mut cands: SmallVec<[u16; INLINE_CANDIDATES]> = p
-        .models
-        .iter()
-        .copied()
-        .filter(|&m| {
-            let p = table.provider_of(m);
-            p.speaks(protocol) && (p.responses || !feats.responses)
-        })
-        .collect();
+    // Every model of the project, whatever protocol its provider speaks (a request of the
+    // other protocol is translated), in project order.
+    let mut cands: SmallVec<[u16; INLINE_CANDIDATES]> = p.models.iter().copied().collect();
     if cands.is_empty() {
-        return Err(NoRoute::Protocol);
+        return Err(NoRoute::NoModels);
     }
 
     // Hard exclusions first (capability, context, budget), each only when the policy is on.
@@ -194,15 +182,7 @@ pub fn decide(
         }
         if cands.is_empty() {
             // Every usable one was a half-open model whose probe slot is taken: fail open.
-            cands = p
-                .models
-                .iter()
-                .copied()
-                .filter(|&m| {
-                    let p = table.provider_of(m);
-                    p.speaks(protocol) && (p.responses || !feats.responses)
-                })
-                .collect();
+            cands = p.models.iter().copied().collect();
             health = cands.iter().map(|_| (Health::Closed(0.0), false)).collect();
         }
     }
@@ -444,7 +424,7 @@ budget = { window_ms = 60000, max_spend_usd = 0.5 }
         f: &Features,
     ) -> Result<Vec<(String, f64)>, NoRoute> {
         let p = t.project_by_slug(slug.as_bytes()).unwrap();
-        decide(t, p, named, Protocol::OpenAi, f, T).map(|d| {
+        decide(t, p, named, f, T).map(|d| {
             d.iter()
                 .map(|r| (t.models[r.model as usize].id.clone(), r.score))
                 .collect()
@@ -518,27 +498,11 @@ budget = { window_ms = 60000, max_spend_usd = 0.5 }
         );
         // After the cool-down one request gets the probe, the next does not.
         let p = t.project_by_slug(b"hc").unwrap();
-        let d = decide(
-            &t,
-            p,
-            None,
-            Protocol::OpenAi,
-            &Features::default(),
-            T + 1000,
-        )
-        .unwrap();
+        let d = decide(&t, p, None, &Features::default(), T + 1000).unwrap();
         assert!(d
             .iter()
             .any(|r| t.models[r.model as usize].id == "a" && r.probe));
-        let d = decide(
-            &t,
-            p,
-            None,
-            Protocol::OpenAi,
-            &Features::default(),
-            T + 1001,
-        )
-        .unwrap();
+        let d = decide(&t, p, None, &Features::default(), T + 1001).unwrap();
         assert!(d.iter().all(|r| t.models[r.model as usize].id != "a"));
         // Every circuit open: health is ignored rather than refusing the request.
         for m in &t.models[1..] {
@@ -546,7 +510,7 @@ budget = { window_ms = 60000, max_spend_usd = 0.5 }
                 m.stats.record_err(w % 2, T, &t.routing);
             }
         }
-        let d = decide(&t, p, None, Protocol::OpenAi, &Features::default(), T + 10).unwrap();
+        let d = decide(&t, p, None, &Features::default(), T + 10).unwrap();
         assert_eq!(d.len(), 3);
     }
 

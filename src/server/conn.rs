@@ -47,6 +47,10 @@ pub struct Bufs {
     pub scratch: Vec<u8>,
     /// A de-chunked request body (Content-Length bodies are used in place).
     pub body: Vec<u8>,
+    /// Translated routes: the translated upstream request body, then the translated answer.
+    pub xlate: Vec<u8>,
+    /// Translated routes: the copy of a JSON document simd-json parses in place.
+    pub json: Vec<u8>,
     /// The last token a request on these buffers presented, and its digest: keep-alive
     /// clients send the same one every time.
     pub auth: TokenCache,

@@ -75,6 +75,42 @@ pub async fn whole(
     keep_alive: bool,
     bufs: &mut Bufs,
 ) -> Outcome {
+    let head = Head {
+        status,
+        content_type,
+        trace_id,
+        extra: &[],
+    };
+    whole_with(idle, stream, &head, body, keep_alive, bufs).await
+}
+
+/// A response head's fields beyond framing.
+pub struct Head<'a> {
+    /// Status code.
+    pub status: u16,
+    /// `content-type`.
+    pub content_type: &'a [u8],
+    /// Sent as `x-routerly-trace-id`.
+    pub trace_id: &'a TraceId,
+    /// Extra header lines, each `name: value\r\n` (e.g. `x-routerly-dropped`).
+    pub extra: &'a [u8],
+}
+
+/// Sends a whole `body` under `head`, head and body in one write.
+pub async fn whole_with(
+    idle: Duration,
+    stream: &mut TcpStream,
+    head: &Head<'_>,
+    body: &[u8],
+    keep_alive: bool,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let Head {
+        status,
+        content_type,
+        trace_id,
+        extra,
+    } = *head;
     let mut out = std::mem::take(&mut bufs.wbuf);
     out.clear();
     write_head(
@@ -85,6 +121,7 @@ pub async fn whole(
         trace_id,
         keep_alive,
     );
+    out.extend_from_slice(extra);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     let (r, b) = netio::write_vec(stream, out, netio::after(idle)).await;

@@ -83,6 +83,8 @@ impl Worker {
             ubuf: Vec::with_capacity(conn::READ_BUF),
             scratch: Vec::with_capacity(conn::SMALL_BUF),
             body: Vec::new(),
+            xlate: Vec::new(),
+            json: Vec::new(),
             auth: None,
         })
     }
@@ -93,8 +95,10 @@ impl Worker {
         if !(sane(&b.wbuf) && sane(&b.ubuf) && sane(&b.scratch)) {
             return;
         }
-        if !sane(&b.body) {
-            b.body = Vec::new();
+        for v in [&mut b.body, &mut b.xlate, &mut b.json] {
+            if !sane(v) {
+                *v = Vec::new();
+            }
         }
         let mut pool = self.bufs.borrow_mut();
         if pool.len() < MAX_POOLED_BUFS {

@@ -129,7 +129,10 @@ mod tests {
         assert_eq!(t.to_client(&up), (Some("mcp__fs"), "read_file"));
         let long = "x".repeat(80) + "_tail_name";
         let up = t.add(None, &long);
-        assert!(up.len() <= MAX_TOOL_NAME && up.ends_with("_tail_name"), "{up}");
+        assert!(
+            up.len() <= MAX_TOOL_NAME && up.ends_with("_tail_name"),
+            "{up}"
+        );
         assert_eq!(up, upstream_name(None, &long), "stable across turns");
         assert_eq!(t.to_client(&up), (None, long.as_str()));
         let dotted = t.add(None, "server.tool");
