@@ -782,6 +782,22 @@ def test_field_the_provider_cannot_honour_is_400(translation_recorded_gw, record
     assert recorder.take() == [], "a refused request never reaches the provider"
 
 
+def test_upstream_4xx_keeps_its_status_in_the_clients_shape(translation_recorded_gw, recorder):
+    """`temperature` 1.5 is valid for OpenAI (0..2) but not for Anthropic (0..1): the provider
+    answers 400, and the OpenAI client gets that 400 in its own shape, the provider's reason kept."""
+    recorder.take()
+    with pytest.raises(openai.BadRequestError) as ei:
+        oai(translation_recorded_gw, TO_ANT).chat.completions.create(
+            model="claude-x", messages=user("too hot"), temperature=1.5
+        )
+    err = ei.value
+    assert err.status_code == 400
+    assert isinstance(err.body, dict) and err.body.get("type") == "invalid_request_error", err.body
+    assert "temperature" in err.message, err.message
+    assert_trace_id(err.response.headers)
+    assert sent(recorder, "/messages")["temperature"] == 1.5, "the provider, not the gateway, refused it"
+
+
 def test_advisory_fields_dropped_and_named_openai_client(translation_recorded_gw, recorder):
     recorder.take()
     raw = oai(translation_recorded_gw, TO_ANT).chat.completions.with_raw_response.create(
