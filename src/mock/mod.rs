@@ -69,6 +69,8 @@ pub mod serve;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod tools;
+mod validate;
 pub mod wire;
 
 use crate::trace::xorshift;
@@ -80,6 +82,8 @@ use error::Failure;
 use reply::Reply;
 use request::BadRequest;
 
+pub use reply::{ENCRYPTED_REASONING, FRAGMENT_BYTES, THINKING_SIGNATURE};
+pub use request::IMAGE_TOKENS;
 pub use stream::{MockStream, CUT_AFTER_WORDS};
 
 /// Extra first-byte delay for models named `slow-…`.
@@ -164,6 +168,7 @@ struct Hooks {
     fail: Option<Failure>,
     slow: bool,
     cut: bool,
+    error: bool,
 }
 
 impl Hooks {
@@ -176,6 +181,9 @@ impl Hooks {
                 rest = r;
             } else if let Some(r) = rest.strip_prefix("cut-") {
                 hooks.cut = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("error-") {
+                hooks.error = true;
                 rest = r;
             } else {
                 break;
@@ -290,6 +298,13 @@ impl Mock {
         };
         drop(root);
 
+        if hooks.error && !req.stream {
+            return error_reply(
+                Some(endpoint),
+                Failure::Overloaded,
+                ttft.saturating_add(slow),
+            );
+        }
         let mut cut = hooks.cut && req.stream;
         match self.injected_failure(req.stream) {
             Some(Injected::Fail(f)) => {
@@ -313,17 +328,25 @@ impl Mock {
                 status: 200,
                 content_type: EVENT_STREAM,
                 body: Vec::new(),
-                stream: Some(MockStream::new(reply, ttft, gap, cut)),
+                stream: Some(MockStream::new(
+                    reply,
+                    ttft,
+                    gap,
+                    stream::Ending {
+                        cut,
+                        error: hooks.error,
+                    },
+                )),
                 first_byte_delay: slow,
             };
         }
-        let mut body = Vec::with_capacity(1024 + 2 * reply.text.len());
+        let mut body = Vec::with_capacity(1024 + 2 * reply.text.text.len());
         match endpoint {
             Endpoint::ChatCompletions => chat::write_body(&reply, &mut body),
             Endpoint::Messages | Endpoint::CountTokens => anthropic::write_body(&reply, &mut body),
             Endpoint::Responses => responses::write_body(&reply, &mut body),
         }
-        let words = u32::try_from(reply.ends.len()).unwrap_or(u32::MAX);
+        let words = u32::try_from(reply.output_tokens()).unwrap_or(u32::MAX);
         let generation = gap.saturating_mul(words.saturating_sub(1));
         json_reply(
             200,
@@ -367,23 +390,11 @@ impl Mock {
     /// Builds the reply with fresh ids.
     fn build(&self, endpoint: Endpoint, req: request::Request) -> Reply {
         let now = now();
-        let prefix = match endpoint {
-            Endpoint::ChatCompletions => "chatcmpl-",
-            Endpoint::Messages | Endpoint::CountTokens => "msg_",
-            Endpoint::Responses => "resp_",
-        };
-        let id = self.new_id(prefix, now);
-        let item_id = if endpoint == Endpoint::Responses {
-            self.new_id("msg_", now)
-        } else {
-            String::new()
-        };
         Reply::new(
             endpoint,
             req,
             self.opts.reply_tokens,
-            id,
-            item_id,
+            &mut |prefix| self.new_id(prefix, now),
             now.as_secs(),
         )
     }
@@ -423,5 +434,5 @@ fn json_reply(status: u16, body: Vec<u8>, delay: Duration) -> MockReply {
 fn error_reply(endpoint: Option<Endpoint>, failure: Failure, delay: Duration) -> MockReply {
     let mut body = Vec::with_capacity(256);
     failure.write_body(endpoint, &mut body);
-    json_reply(failure.status(), body, delay)
+    json_reply(failure.status(endpoint), body, delay)
 }

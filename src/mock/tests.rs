@@ -213,7 +213,7 @@ fn chat_bounds() {
     let m = mock();
     let cases: &[(&str, u64, &str)] = &[
         ("\"max_tokens\":5,", 5, "length"),
-        ("\"max_completion_tokens\":3,\"max_tokens\":9,", 3, "length"),
+        ("\"max_completion_tokens\":3,", 3, "length"),
         ("\"max_tokens\":16,", 16, "stop"),
         ("\"max_tokens\":1000,", 16, "stop"),
         ("\"max_tokens\":0,", 1, "length"),
