@@ -368,13 +368,13 @@ def test_stop_sequences_and_bounds_reach_the_anthropic_provider(translation_reco
 def test_stop_sequences_and_system_reach_the_openai_provider(translation_recorded_gw, recorder):
     recorder.take()
     ant(translation_recorded_gw, TO_OAI).messages.create(
-        model="gpt-x", max_tokens=66, system="be kind", messages=user("stop here"), stop_sequences=["HALT"], top_p=0.9
+        model="gpt-x", max_tokens=66, system="be kind", messages=user("stop here"), stop_sequences=["HALT"], temperature=0.25
     )
     body = sent(recorder, "/chat/completions")
     assert body.get("stop") in (["HALT"], "HALT"), body
     bound = body.get("max_completion_tokens", body.get("max_tokens"))
     assert bound == 66, body
-    assert body["top_p"] == 0.9
+    assert body["temperature"] == 0.25
     first = body["messages"][0]
     assert first["role"] in ("system", "developer"), body["messages"]
     content = first["content"]
@@ -791,19 +791,39 @@ def test_field_the_provider_cannot_honour_is_400(translation_recorded_gw, record
 
 
 def test_upstream_4xx_keeps_its_status_in_the_clients_shape(translation_recorded_gw, recorder):
-    """`temperature` 1.5 is valid for OpenAI (0..2) but not for Anthropic (0..1): the provider
-    answers 400, and the OpenAI client gets that 400 in its own shape, the provider's reason kept."""
+    """A tool result answering no call of the turn before it: the provider (strict as the real
+    APIs) answers 400, and the client gets that 400 in its own shape, the provider's reason kept."""
     recorder.take()
+    call = {"id": "call_real", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}
     with pytest.raises(openai.BadRequestError) as ei:
-        oai(translation_recorded_gw, TO_ANT).chat.completions.create(
-            model="claude-x", messages=user("too hot"), temperature=1.5
-        )
+        oai(translation_recorded_gw, TO_ANT).chat.completions.create(model="claude-x", tools=OAI_TOOLS, messages=[
+            *user("weather in Oslo"),
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_real", "content": "rainy"},
+            {"role": "assistant", "content": "It is rainy."},
+            {"role": "tool", "tool_call_id": "call_unknown", "content": "stray"},
+        ])
     err = ei.value
     assert err.status_code == 400
     assert isinstance(err.body, dict) and err.body.get("type") == "invalid_request_error", err.body
-    assert "temperature" in err.message, err.message
+    assert "tool_use_id" in err.message, err.message
     assert_trace_id(err.response.headers)
-    assert sent(recorder, "/messages")["temperature"] == 1.5, "the provider, not the gateway, refused it"
+    assert len(sent(recorder, "/messages")["messages"]) >= 4, "the provider, not the gateway, refused it"
+
+    use = {"type": "tool_use", "id": "toolu_real", "name": "get_weather", "input": {"city": "Oslo"}}
+    with pytest.raises(anthropic.BadRequestError) as ei:
+        ant(translation_recorded_gw, TO_OAI).messages.create(model="gpt-x", max_tokens=100, tools=ANT_TOOLS, messages=[
+            *user("weather in Oslo"),
+            {"role": "assistant", "content": [use]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_real", "content": "rainy"}]},
+            {"role": "assistant", "content": "It is rainy."},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_unknown", "content": "stray"}]},
+        ])
+    err = ei.value
+    assert err.status_code == 400
+    assert err.body["type"] == "error" and err.body["error"]["type"] == "invalid_request_error", err.body
+    assert "tool_call_id" in err.body["error"]["message"], err.body
+    assert len(sent(recorder, "/chat/completions")["messages"]) >= 4, "the provider, not the gateway, refused it"
 
 
 def test_advisory_fields_dropped_and_named_openai_client(translation_recorded_gw, recorder):
@@ -1061,7 +1081,8 @@ def test_codex_turn_to_anthropic_model(translation_gw):
     assert isinstance(json.loads(calls[0]["arguments"]), dict)
     assert final["usage"]["input_tokens"] > 0
     names_dropped = set(dropped(r.headers))
-    assert {"web_search", "include", "prompt_cache_key"} <= names_dropped, names_dropped
+    assert {"include", "prompt_cache_key"} <= names_dropped, names_dropped
+    assert [n for n in names_dropped if "web_search" in n], names_dropped
 
 
 def test_codex_namespace_tool_call_comes_back_namespaced(translation_recorded_gw, recorder):
