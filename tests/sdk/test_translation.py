@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -1102,3 +1105,84 @@ def test_codex_namespace_tool_call_comes_back_namespaced(translation_recorded_gw
     calls = [o for o in r.json()["output"] if o["type"] == "function_call"]
     assert len(calls) == 1, r.json()["output"]
     assert calls[0].get("namespace") == "mcp__github" and calls[0]["name"] == "create_issue", calls[0]
+
+
+# ---- the agents themselves: Claude Code and Codex CLI, one non-interactive prompt each ---------
+
+#: Pinned agent versions, installed from npm once into their own folder under target/ (as
+#: tests/node_clients.rs does for the Node SDKs); nothing is installed globally. The runs
+#: themselves only talk to the gateway on loopback: telemetry, update checks and error reports off.
+AGENT_PACKAGES = {"claude": "@anthropic-ai/claude-code@2.1.332", "codex": "@openai/codex@0.171.0"}
+AGENT_DIR = Path(__file__).resolve().parents[2] / "target" / "tmp" / "agent-clis"
+
+
+@pytest.fixture(scope="module")
+def agent_bin() -> Path:
+    """The folder of the agents' executables, installed on first use."""
+    bin_dir = AGENT_DIR / "node_modules" / ".bin"
+    want = {name: spec.rsplit("@", 1)[1] for name, spec in AGENT_PACKAGES.items()}
+
+    def installed() -> bool:
+        for name, version in want.items():
+            exe = bin_dir / name
+            if not exe.exists():
+                return False
+            out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+            if version not in out.stdout:
+                return False
+        return True
+
+    if not installed():
+        AGENT_DIR.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(AGENT_DIR), *AGENT_PACKAGES.values()],
+            capture_output=True, text=True, timeout=600, env={**os.environ, "npm_config_update_notifier": "false"},
+        )
+        assert r.returncode == 0, f"npm install of the agent CLIs failed:\n{r.stdout}\n{r.stderr}"
+        assert installed(), f"the agent CLIs in {bin_dir} do not report the pinned versions"
+    return bin_dir
+
+
+def quiet_env(home: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OPENAI_", "CLAUDE_", "CODEX_"))}
+    env.update(HOME=str(home), DISABLE_TELEMETRY="1", DISABLE_AUTOUPDATER="1", DISABLE_ERROR_REPORTING="1",
+               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", NO_COLOR="1", **extra)
+    return env
+
+
+def test_claude_code_cli_against_an_openai_model(translation_gw, agent_bin, tmp_path):
+    """`claude -p` on an OpenAI-protocol model: the mock calls Claude Code's first tool, Claude
+    Code answers with the tool result, the mock's `Tool said:` reply ends the run."""
+    work = tmp_path / "work"
+    work.mkdir()
+    env = quiet_env(tmp_path, ANTHROPIC_BASE_URL=f"{translation_gw.url}/projects/{TO_OAI}", ANTHROPIC_API_KEY=TOKEN,
+                    ANTHROPIC_MODEL="gpt-x", ANTHROPIC_SMALL_FAST_MODEL="gpt-x")
+    r = subprocess.run([str(agent_bin / "claude"), "-p", "hello there", "--model", "gpt-x", "--output-format", "json"],
+                       cwd=work, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    out = json.loads(r.stdout)
+    assert out["is_error"] is False and out["subtype"] == "success", out
+    assert out["result"].startswith(TOOL_SAID), out["result"]
+    assert out["num_turns"] >= 2, out
+    assert out["usage"]["input_tokens"] > 0 and out["usage"]["output_tokens"] > 0, out["usage"]
+
+
+def test_codex_cli_against_an_anthropic_model(translation_gw, agent_bin, tmp_path):
+    """`codex exec` on an Anthropic-protocol model through /v1/responses: the mock calls Codex's
+    first tool (a command it runs in a read-only sandbox in an empty folder), then the mock's
+    `Tool said:` reply is Codex's last message."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "codex").mkdir()
+    last = tmp_path / "last.txt"
+    env = quiet_env(tmp_path, CODEX_HOME=str(tmp_path / "codex"), SY_KEY=TOKEN)
+    provider = (f'model_providers.sy={{name="switchyard",base_url="{translation_gw.url}/projects/{TO_ANT}/v1",'
+                f'env_key="SY_KEY",wire_api="responses"}}')
+    r = subprocess.run(
+        [str(agent_bin / "codex"), "exec", "--skip-git-repo-check", "--sandbox", "read-only", "-m", "claude-x",
+         "-c", "model_provider=sy", "-c", provider, "-c", "analytics.enabled=false",
+         "--output-last-message", str(last), "echo"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, f"stdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    assert last.read_text().startswith(TOOL_SAID), (last.read_text(), r.stderr[-3000:])
