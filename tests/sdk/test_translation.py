@@ -942,44 +942,16 @@ CLAUDE_CODE_BETAS = ",".join([
     "claude-code-20250219", "oauth-2025-04-20", "interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14",
     "context-management-2025-06-27", "effort-2025-11-24", "prompt-caching-scope-2026-01-05", "context-1m-2025-08-07",
 ])
-CLAUDE_CODE_TOOLS = [
-    "Task", "Bash", "Glob", "Grep", "ExitPlanMode", "Read", "Edit", "Write", "NotebookEdit", "WebFetch", "TodoWrite",
-    "WebSearch", "BashOutput", "KillShell", "Skill", "SlashCommand", "AskUserQuestion", "EnterPlanMode",
-    "mcp__ide__getDiagnostics", "mcp__ide__executeCode", "mcp__github__create_issue", "mcp__github__list_pull_requests",
-    "ListMcpResourcesTool", "ReadMcpResourceTool",
-]
+AGENT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
 
 
 def claude_code_body() -> dict:
-    """A Claude Code 2.1 turn as it sends it: `/v1/messages?beta=true`, streamed."""
-    tools = []
-    for i, name in enumerate(CLAUDE_CODE_TOOLS):
-        props = {"command": {"type": "string", "description": "what to run"}} if i % 3 == 0 else {
-            "file_path": {"type": "string"}, "limit": {"type": "integer"}}
-        tools.append({"name": name, "description": f"The {name} tool.",
-                      "input_schema": {"type": "object", "properties": props, "required": list(props)[:1],
-                                       "additionalProperties": False, "$schema": "http://json-schema.org/draft-07/schema#"}})
-    tools[-1]["cache_control"] = {"type": "ephemeral"}
-    return {
-        "model": "gpt-x",
-        "max_tokens": 32000,
-        "stream": True,
-        "system": [
-            {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude.",
-             "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "You are an interactive CLI tool that helps users with software engineering tasks. " * 20,
-             "cache_control": {"type": "ephemeral"}},
-        ],
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "<system-reminder>\nThis is a reminder.\n</system-reminder>"},
-            {"type": "text", "text": "list the files in this repo", "cache_control": {"type": "ephemeral"}},
-        ]}],
-        "tools": tools,
-        "thinking": {"type": "adaptive"},
-        "output_config": {"effort": "high"},
-        "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
-        "metadata": {"user_id": "user_0123abcd_account__session_5b3c"},
-    }
+    """A Claude Code 2.1 turn as it sends it to `/v1/messages?beta=true` (24 tools, system blocks
+    with cache_control, adaptive thinking, output_config, context_management, metadata), ending
+    in tool results; streamed, to the OpenAI-protocol model."""
+    body = json.loads((AGENT_FIXTURES / "claude_code_messages.json").read_text())
+    assert len(body["tools"]) == 24 and body["messages"][-1]["role"] == "user"
+    return {**body, "model": "gpt-x", "stream": True}
 
 
 def test_claude_code_turn_to_openai_model(translation_gw):
@@ -1014,55 +986,24 @@ def test_claude_code_turn_to_openai_model(translation_gw):
         elif d["type"] == "content_block_stop":
             del open_blocks[d["index"]]
     assert not open_blocks
-    # The last turn is a user turn with tools offered: the mock calls the first tool.
-    uses = [b for b in blocks if b["type"] == "tool_use"]
-    assert [u["name"] for u in uses] == ["Task"], blocks
-    assert isinstance(json.loads(uses[0]["json"] or "{}"), dict)
+    # The turn ends in tool results: the mock's answer quotes the first one, as text.
+    assert [b["type"] for b in blocks if b["type"] != "thinking"] == ["text"], blocks
+    text = "".join(e.json()["delta"].get("text", "") for e in events if e.event == "content_block_delta")
+    assert text.startswith(TOOL_SAID), text
     stop = [e.json() for e in events if e.event == "message_delta"][0]
-    assert stop["delta"]["stop_reason"] == "tool_use"
+    assert stop["delta"]["stop_reason"] == "end_turn"
+    assert stop["usage"]["output_tokens"] > 0
     names_dropped = set(dropped(r.headers))
-    assert {"context_management", "metadata", "cache_control"} <= names_dropped, names_dropped
-
-
-CODEX_FUNCTIONS = [
-    ("shell", {"command": {"type": "array", "items": {"type": "string"}}, "workdir": {"type": "string"},
-               "timeout_ms": {"type": "number"}}),
-    ("apply_patch", {"input": {"type": "string"}}),
-    ("update_plan", {"explanation": {"type": "string"}, "plan": {"type": "array", "items": {"type": "object"}}}),
-    ("view_image", {"path": {"type": "string"}}),
-]
+    assert {"context_management", "metadata", "cache_control", "anthropic-beta"} <= names_dropped, names_dropped
 
 
 def codex_body() -> dict:
-    """A Codex CLI 0.171 turn as it sends it: `/v1/responses`, streamed, stateless."""
-    tools = [{"type": "function", "name": name, "description": f"The {name} tool.", "strict": False,
-              "parameters": {"type": "object", "properties": props, "required": list(props)[:1],
-                             "additionalProperties": False}} for name, props in CODEX_FUNCTIONS]
-    tools.append({"type": "namespace", "name": "mcp__github", "description": "GitHub tools", "tools": [
-        {"type": "function", "name": "create_issue", "description": "Open an issue", "strict": False,
-         "parameters": {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}},
-    ]})
-    tools.append({"type": "web_search"})
-    return {
-        "model": "claude-x",
-        "instructions": "You are Codex, based on GPT-5. You are running as a coding agent in the Codex CLI.",
-        "input": [
-            {"type": "message", "role": "developer", "content": [
-                {"type": "input_text", "text": "<permissions instructions>sandbox: workspace-write</permissions instructions>"}]},
-            {"type": "message", "role": "user", "content": [
-                {"type": "input_text", "text": "<environment_context><cwd>/repo</cwd></environment_context>"}]},
-            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "run the tests"}]},
-        ],
-        "tools": tools,
-        "tool_choice": "auto",
-        "parallel_tool_calls": False,
-        "reasoning": {"effort": "medium", "summary": "auto"},
-        "store": False,
-        "stream": True,
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": "0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
-        "text": {"verbosity": "medium"},
-    }
+    """A Codex CLI turn as it sends it to `/v1/responses` (developer turns, function, namespace
+    and web_search tools, reasoning summary, store false, include, prompt_cache_key), ending in
+    a user turn; streamed, to the Anthropic-protocol model."""
+    body = json.loads((AGENT_FIXTURES / "codex_responses.json").read_text())
+    assert body["input"][-1]["role"] == "user"
+    return {**body, "model": "claude-x", "stream": True}
 
 
 def test_codex_turn_to_anthropic_model(translation_gw):
@@ -1080,7 +1021,8 @@ def test_codex_turn_to_anthropic_model(translation_gw):
     final = datas[-1]["response"]
     assert final["status"] == "completed" and final["model"] == "claude-x"
     calls = [o for o in final["output"] if o["type"] == "function_call"]
-    assert [c["name"] for c in calls] == ["shell"], final["output"]
+    first_function = next(t["name"] for t in codex_body()["tools"] if t["type"] == "function")
+    assert [c["name"] for c in calls] == [first_function], final["output"]
     assert isinstance(json.loads(calls[0]["arguments"]), dict)
     assert final["usage"]["input_tokens"] > 0
     names_dropped = set(dropped(r.headers))
@@ -1099,12 +1041,14 @@ def test_codex_namespace_tool_call_comes_back_namespaced(translation_recorded_gw
     r = httpx.post(f"{translation_recorded_gw.url}/projects/{TO_ANT}/v1/responses", json=body, headers=oai_headers(),
                    timeout=CLIENT_TIMEOUT_S)
     assert r.status_code == 200, r.text
+    space = body["tools"][0]
+    function = space["tools"][0]["name"]
     upstream = [t["name"] for t in sent(recorder, "/messages")["tools"]]
-    assert upstream[0].endswith("create_issue") and len(upstream[0]) <= 64, upstream
-    assert "web_search" not in upstream
+    assert upstream[0].endswith(function) and len(upstream[0]) <= 64, upstream
+    assert not [n for n in upstream if "web_search" in n], upstream
     calls = [o for o in r.json()["output"] if o["type"] == "function_call"]
     assert len(calls) == 1, r.json()["output"]
-    assert calls[0].get("namespace") == "mcp__github" and calls[0]["name"] == "create_issue", calls[0]
+    assert calls[0].get("namespace") == space["name"] and calls[0]["name"] == function, calls[0]
 
 
 # ---- the agents themselves: Claude Code and Codex CLI, one non-interactive prompt each ---------
