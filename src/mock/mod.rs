@@ -26,25 +26,102 @@
 //! or empty `messages` (chat, messages, count_tokens), missing `input` (responses) or missing
 //! `max_tokens` (messages, as Anthropic requires) is 400. Errors use the provider's error shape.
 //!
+//! # Strict checks
+//! A request is checked as the real API checks it, so a malformed one (a translation bug in
+//! front of the mock) is a 400 `invalid_request_error` rather than an answer. The message starts
+//! with the field's path, `path: …` (`messages.2.content.0.tool_use_id` on Anthropic,
+//! `messages[2].role` on OpenAI, where `param` is the path too):
+//! - Anthropic (messages and count_tokens): roles `user`/`assistant` only; `system` a string or
+//!   `text` blocks; content a string or blocks of known types (`text`, `image` with `source`
+//!   base64 `{media_type,data}` / url `{url}` / file `{file_id}`, `document`, `tool_use`
+//!   `{id,name,input object}` in assistant turns, `tool_result` `{tool_use_id}` in user turns,
+//!   `thinking` `{thinking,signature}`, `redacted_thinking` `{data}`, and the server-tool result
+//!   types); each `tool_result` answers a `tool_use` of the assistant turn right before it, and
+//!   each `tool_use` is answered in the next turn when there is one; custom tools named
+//!   `^[a-zA-Z0-9_-]{1,64}$` with an object `input_schema`; `thinking` `enabled` with
+//!   `budget_tokens` >= 1024 and < `max_tokens`, or `adaptive`/`disabled`; `temperature` in
+//!   0..=1; `tool_choice` an object of type `auto`/`any`/`tool` (with `name`)/`none`.
+//! - Chat: roles `system`/`developer`/`user`/`assistant`/`tool`; content parts `text`,
+//!   `image_url`, `input_audio`, `file` (user), `text`, `refusal` (assistant), `text` (others);
+//!   `tool_calls[].function.arguments` a string; each `tool` message's `tool_call_id` answers a
+//!   call of the assistant message its run follows, and every call is answered before the next
+//!   other message (or the end); tools of type `function`/`custom` named as above; not both
+//!   `max_tokens` and `max_completion_tokens`.
+//! - Responses: input items of known types (an item without `type` but with `role` is a
+//!   message); message roles `user`/`assistant`/`system`/`developer`; `function_call`
+//!   `{call_id,name,arguments string}`; `function_call_output` `{call_id,output}` whose
+//!   `call_id` names an earlier `function_call` of `input` (unless `previous_response_id` is set);
+//!   function tools named as above.
+//!
 //! # The reply
-//! Deterministic, so tests can assert on it: `This is a mock reply from Switchyard to:` followed
-//! by up to 8 words of the last user message, padded with lorem words. It has `reply_tokens`
-//! words (default 16), fewer when the request bounds it (`max_completion_tokens`/`max_tokens`,
-//! `max_tokens`, `max_output_tokens`); then the finish reason is `length` / `max_tokens` and a
-//! Response is `incomplete`, as the real APIs report truncation. One word is one output token;
-//! `input_tokens` is ceil(bytes of prompt text / 4). `model` echoes the request's `model`.
+//! Deterministic, so tests can assert on it. The last turn decides its kind:
+//! - **Text** (a user turn without tools, `tool_choice` none, or anything else): `This is a mock
+//!   reply from Switchyard to:` followed by up to 8 words of the last user message, padded with
+//!   lorem words. It has `reply_tokens` words (default 16), fewer when the request bounds it
+//!   (`max_completion_tokens`/`max_tokens`, `max_tokens`, `max_output_tokens`); then the finish
+//!   reason is `length` / `max_tokens` and a Response is `incomplete`, as the real APIs report
+//!   truncation.
+//! - **Tool calls**: when the request offers function tools (chat `tools[].function`, Anthropic
+//!   tools without a server-tool `type`, Responses `tools[]` of type `function`), the last turn
+//!   is a user turn (not tool results) and `tool_choice` is not `none`: one call to the first
+//!   tool, or to the one `tool_choice` names (chat `{"type":"function","function":{"name"}}`,
+//!   Anthropic `{"type":"tool","name"}`, Responses `{"type":"function","name"}`). When the last
+//!   user text has the word `parallel` (any case, as a whole word) and parallel calls are allowed
+//!   (not `parallel_tool_calls: false`, not `disable_parallel_tool_use: true`, no named tool):
+//!   two calls, to the first and second tools (the one tool twice when there is one). Arguments
+//!   are `{"<prop>":"<up to 8 words of the last user message, space-joined>"}` where `<prop>`
+//!   is the schema's first `required` property of type string, else its first string property;
+//!   `{}` when it has none. Ids: chat `call_` + 32 hex, Anthropic `toolu_` + 32 hex, Responses
+//!   item `fc_` + 32 hex with `call_id` `call_` + 32 hex. Finish reason `tool_calls` (content
+//!   `null`), stop reason `tool_use`, Response `function_call` items (status `completed`).
+//!   Streams send the arguments in fragments of [`FRAGMENT_BYTES`] (at least two); chat heads
+//!   each call with `index`, `id`, `type`, `function.name` and `arguments: ""`, and interleaves
+//!   two calls' fragments 0, 1, 0, 1 (see `chat`, `anthropic`, `responses` for the events).
+//! - **Tool result**: when the last turn is tool results (chat trailing `tool` messages,
+//!   Anthropic `tool_result` blocks in the last user turn, Responses trailing
+//!   `function_call_output` items), text as above but starting `Tool said:` then up to 8 words
+//!   of the first result of that turn (e.g. `Tool said: Sunny and 22 degrees lorem ipsum …`).
+//! - **Thinking** first, when asked: Anthropic `thinking` `enabled` or `adaptive` → a `thinking`
+//!   block `Mock thinking about: <the quoted words>` with `signature`
+//!   [`THINKING_SIGNATURE`] (streamed as `thinking_delta` per word, then one
+//!   `signature_delta`); Responses `reasoning.effort` (not `none`) → a `reasoning` item `rs_…`
+//!   whose `summary` holds that text when `reasoning.summary` is set (else `[]`), with
+//!   `encrypted_content` [`ENCRYPTED_REASONING`] when `include` has
+//!   `reasoning.encrypted_content`; chat `reasoning_effort` → no text (the API returns none),
+//!   only `completion_tokens_details.reasoning_tokens`.
+//!
+//! `model` echoes the request's `model`.
+//!
+//! # Usage
+//! One word (or argument fragment, or thinking word) is one output token; thinking words are
+//! also the reasoning tokens and are included in the output count. Prompt tokens are
+//! ceil(bytes of prompt text / 4) plus [`IMAGE_TOKENS`] per image part; count_tokens answers
+//! the same number. Prompt caching, deterministic: Anthropic requests with `cache_control`
+//! anywhere report `cache_read_input_tokens` = half the prompt tokens (rounded down),
+//! `input_tokens` the rest and `cache_creation_input_tokens` 0; OpenAI requests with
+//! `prompt_cache_key` report `prompt_tokens_details.cached_tokens` (chat) /
+//! `input_tokens_details.cached_tokens` (responses) = half, with the prompt count still the
+//! total, as OpenAI counts.
 //!
 //! # Test hooks, keyed on the request's model name
 //! - `fail-500…` → always 500 in the provider's error shape.
 //! - `fail-429…` → always 429.
 //! - `slow-…` → 2000 ms ([`SLOW_DELAY`]) more `first_byte_delay` (before the status line).
-//! - `cut-…` → a stream that stops after its framing events and [`CUT_AFTER_WORDS`] words;
-//!   [`MockStream::ends_abruptly`] is true and the server must close the connection without the
-//!   terminating chunk. Non-streaming requests answer normally.
+//! - `cut-…` → a stream that stops after its framing events and [`CUT_AFTER_WORDS`] content
+//!   pieces; [`MockStream::ends_abruptly`] is true and the server must close the connection
+//!   without the terminating chunk. Non-streaming requests answer normally.
+//! - `error-…` → a stream that stops at the same point and then sends the provider's error
+//!   event: Anthropic `event: error` with `{"type":"error","error":{"type":"overloaded_error",
+//!   "message":"Overloaded"}}`; chat `data: {"error":{…,"type":"server_error",…}}` (no
+//!   `[DONE]`); Responses `response.failed` (status `failed`, `error.code` `server_error`).
+//!   The stream then ends cleanly at the HTTP level, so only the protocol says it failed. A
+//!   non-streaming request gets the error as a status: Anthropic 529 `overloaded_error`,
+//!   OpenAI 500 `server_error`.
 //!
-//! `slow-` and `cut-` combine in any order in front of the rest (`slow-cut-gpt-4o`,
-//! `slow-fail-500`). The hooks fire after the JSON and `model` are read but before the other
-//! checks, so a minimal body is enough.
+//! `slow-`, `cut-` and `error-` combine in any order in front of the rest (`slow-cut-gpt-4o`,
+//! `error-slow-claude`, `slow-fail-500`; `cut-error-` sends the error event, then cuts). The
+//! hooks fire after the JSON and `model` are read but before the other checks, except `error-`,
+//! which needs a valid request to know whether it streams.
 //!
 //! # Injected failures
 //! With `fail_rate` p, each valid request fails with probability p, drawn from a per-[`Mock`]
@@ -69,6 +146,10 @@ pub mod serve;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_strict;
+#[cfg(test)]
+mod tests_turns;
 mod tools;
 mod validate;
 pub mod wire;

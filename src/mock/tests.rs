@@ -5,23 +5,23 @@ use super::*;
 use simd_json::prelude::*;
 use simd_json::OwnedValue;
 
-fn parse(bytes: &[u8]) -> OwnedValue {
+pub(super) fn parse(bytes: &[u8]) -> OwnedValue {
     let mut copy = bytes.to_vec();
     simd_json::to_owned_value(&mut copy)
         .unwrap_or_else(|e| panic!("bad JSON {e}: {}", String::from_utf8_lossy(bytes)))
 }
 
-fn s<'a>(v: &'a OwnedValue, key: &str) -> &'a str {
+pub(super) fn s<'a>(v: &'a OwnedValue, key: &str) -> &'a str {
     v.get_str(key)
         .unwrap_or_else(|| panic!("missing string {key} in {v}"))
 }
 
-fn u(v: &OwnedValue, key: &str) -> u64 {
+pub(super) fn u(v: &OwnedValue, key: &str) -> u64 {
     v.get_u64(key)
         .unwrap_or_else(|| panic!("missing number {key} in {v}"))
 }
 
-fn at<'a>(v: &'a OwnedValue, path: &[&str]) -> &'a OwnedValue {
+pub(super) fn at<'a>(v: &'a OwnedValue, path: &[&str]) -> &'a OwnedValue {
     path.iter().fold(v, |v, k| {
         v.get(*k).unwrap_or_else(|| panic!("missing {k} in {v}"))
     })
@@ -29,20 +29,20 @@ fn at<'a>(v: &'a OwnedValue, path: &[&str]) -> &'a OwnedValue {
 
 /// One SSE event: its `event:` name (if any), its data, and the delay before it.
 #[derive(Debug)]
-struct Event {
-    name: Option<String>,
-    data: String,
-    delay: Duration,
+pub(super) struct Event {
+    pub(super) name: Option<String>,
+    pub(super) data: String,
+    pub(super) delay: Duration,
 }
 
 impl Event {
-    fn json(&self) -> OwnedValue {
+    pub(super) fn json(&self) -> OwnedValue {
         parse(self.data.as_bytes())
     }
 }
 
 /// Drains a stream, checking that each call appends exactly one well-framed event.
-fn drain(stream: &mut MockStream) -> Vec<Event> {
+pub(super) fn drain(stream: &mut MockStream) -> Vec<Event> {
     let mut out = Vec::new();
     let mut events = Vec::new();
     while let Some(delay) = stream.next_event(&mut out) {
@@ -75,11 +75,11 @@ fn drain(stream: &mut MockStream) -> Vec<Event> {
     events
 }
 
-fn mock() -> Mock {
+pub(super) fn mock() -> Mock {
     Mock::new(MockOptions::default())
 }
 
-fn streamed(m: &Mock, endpoint: Endpoint, body: &str) -> (MockReply, Vec<Event>) {
+pub(super) fn streamed(m: &Mock, endpoint: Endpoint, body: &str) -> (MockReply, Vec<Event>) {
     let mut r = m.reply(endpoint, body.as_bytes());
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.content_type, EVENT_STREAM);
@@ -88,7 +88,7 @@ fn streamed(m: &Mock, endpoint: Endpoint, body: &str) -> (MockReply, Vec<Event>)
     (r, events)
 }
 
-fn ok_body(m: &Mock, endpoint: Endpoint, body: &str) -> OwnedValue {
+pub(super) fn ok_body(m: &Mock, endpoint: Endpoint, body: &str) -> OwnedValue {
     let r = m.reply(endpoint, body.as_bytes());
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.content_type, JSON);

@@ -250,7 +250,7 @@ pub(crate) fn anthropic(root: &BorrowedValue<'_>, max_tokens: Option<u64>) -> Re
     }
 
     if let Some(t) = root.get("temperature") {
-        match t.as_f64() {
+        match t.cast_f64() {
             Some(t) if (0.0..=1.0).contains(&t) => {}
             Some(_) => {
                 return bad(
