@@ -197,6 +197,7 @@ def test_openai_chat_stream_without_include_usage_has_no_usage_chunk(translation
     chunks = list(oai(translation_gw, TO_ANT).chat.completions.create(
         model="claude-x", messages=user("no usage please"), stream=True
     ))
+    assert chat_text(chunks).startswith(expected_reply_start("no usage please")), chunks
     assert all(c.choices for c in chunks), "a usage chunk (no choices) the client did not ask for"
     assert all(getattr(c, "usage", None) is None for c in chunks)
 
