@@ -458,3 +458,112 @@ def recorder(mock_upstream):
 def recorded_gw(servers, workdir, recorder) -> Gateway:
     """The providers config with the recorder in front of the mock-upstream."""
     return _start_gateway(servers, workdir, "gateway-recorded", providers_config(recorder.url))
+
+
+def translation_config(upstream_url: str) -> str:
+    """Models whose provider speaks the other protocol than the client: every project has one
+    model only, so a request reaches it through translation or not at all (no same-protocol
+    candidate can hide a missing translation). Reached with `/projects/{slug}/v1/...`:
+    `to-ant` (Anthropic protocol), `to-oai` (OpenAI, serves /v1/responses itself), `to-chat`
+    (OpenAI with `responses = false`: Responses requests go to its chat completions), and
+    `ant-err` / `oai-err` / `chat-err`, whose upstream ids trip the mock's mid-stream error hook."""
+    return f"""
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+workers = 2
+
+[[providers]]
+id = "oai"
+kind = "openai"
+base_url = "{upstream_url}/v1"
+api_key_env = "TEST_OPENAI_KEY"
+
+[[providers]]
+id = "oai-chat"
+kind = "openai"
+responses = false
+base_url = "{upstream_url}/v1"
+api_key_env = "TEST_OPENAI_KEY"
+
+[[providers]]
+id = "ant"
+kind = "anthropic"
+base_url = "{upstream_url}"
+api_key_env = "TEST_ANTHROPIC_KEY"
+
+[[models]]
+id = "claude-x"
+provider = "ant"
+upstream_id = "claude-upstream-x"
+max_output_tokens = 4096
+
+[[models]]
+id = "gpt-x"
+provider = "oai"
+upstream_id = "gpt-upstream-x"
+
+[[models]]
+id = "gpt-chat"
+provider = "oai-chat"
+upstream_id = "gpt-upstream-chat"
+
+[[models]]
+id = "claude-err"
+provider = "ant"
+upstream_id = "error-claude"
+max_output_tokens = 4096
+
+[[models]]
+id = "gpt-err"
+provider = "oai"
+upstream_id = "error-gpt"
+
+[[models]]
+id = "chat-err"
+provider = "oai-chat"
+upstream_id = "error-chat"
+
+[[projects]]
+slug = "to-ant"
+tokens = ["{TOKEN}"]
+models = ["claude-x"]
+
+[[projects]]
+slug = "to-oai"
+tokens = ["{TOKEN}"]
+models = ["gpt-x"]
+
+[[projects]]
+slug = "to-chat"
+tokens = ["{TOKEN}"]
+models = ["gpt-chat"]
+
+[[projects]]
+slug = "ant-err"
+tokens = ["{TOKEN}"]
+models = ["claude-err"]
+
+[[projects]]
+slug = "oai-err"
+tokens = ["{TOKEN}"]
+models = ["gpt-err"]
+
+[[projects]]
+slug = "chat-err"
+tokens = ["{TOKEN}"]
+models = ["chat-err"]
+"""
+
+
+@pytest.fixture(scope="session")
+def translation_gw(servers, workdir, mock_upstream) -> Gateway:
+    """The translation config on the mock-upstream."""
+    return _start_gateway(servers, workdir, "gateway-translation", translation_config(mock_upstream))
+
+
+@pytest.fixture(scope="session")
+def translation_recorded_gw(servers, workdir, recorder) -> Gateway:
+    """The translation config with the recorder in front of the mock-upstream: what the
+    provider was sent, after translation, is in `recorder.take()`."""
+    return _start_gateway(servers, workdir, "gateway-translation-recorded", translation_config(recorder.url))
