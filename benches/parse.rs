@@ -15,7 +15,6 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use switchyard::config::Config;
-use switchyard::endpoint::Protocol;
 use switchyard::http1::{parse_request_head, ChunkedDecoder};
 use switchyard::route::policy::{self, Features};
 use switchyard::route::{caps, token_digest, RouteTable};
@@ -184,23 +183,12 @@ fn bench_route(c: &mut Criterion) {
         caps: caps::TOOLS,
         input_tokens: 600,
         max_output: 256,
-        ..Default::default()
     };
     let now = 1_732_550_000_000;
     let mut g = c.benchmark_group("route");
     g.throughput(Throughput::Elements(1));
     g.bench_function("decide/20_models_6_policies", |b| {
-        b.iter(|| {
-            policy::decide(
-                &table,
-                project,
-                black_box(Some("model-7")),
-                Protocol::OpenAi,
-                &feats,
-                now,
-            )
-            .unwrap()
-        })
+        b.iter(|| policy::decide(&table, project, black_box(Some("model-7")), &feats, now).unwrap())
     });
     g.throughput(Throughput::Bytes(TOKEN.len() as u64));
     g.bench_function(format!("projects_for_token/{}B", TOKEN.len()), |b| {

@@ -534,7 +534,6 @@ budget = { window_ms = 60000, max_spend_usd = 0.5 }
             input_tokens: 120,
             max_output: 30,
             caps: 0,
-            ..Default::default()
         };
         let got = run(&t, "fit", None, &f).unwrap();
         assert_eq!(
