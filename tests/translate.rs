@@ -44,7 +44,11 @@ fn text_of_chat_stream(body: &[u8]) -> String {
     data_json(body)
         .iter()
         .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
+            // A usage chunk has `choices: []`, which indexing would panic on.
+            let choice = v.get("choices")?.as_array()?.first()?;
+            choice
+                .get("delta")?
+                .get("content")?
                 .as_str()
                 .map(str::to_owned)
         })
@@ -331,4 +335,56 @@ fn client_disconnect_mid_translated_stream_cancels_the_upstream_request() {
         "the upstream stream outlived its client by {:?}",
         start.elapsed()
     );
+}
+
+#[test]
+fn count_tokens_for_an_openai_model_is_counted_here_with_its_encoding() {
+    let capture = Capture::start(|_: &Captured| Reply::Json(500, "{}".into()));
+    let gw = gateway_over(&capture);
+    let text = "Count these words, exactly: naïve café déjà vu. The tokenizer, not a guess, \
+        decides how many there are; a byte count or a scaled estimate would disagree.";
+    let body = format!(
+        r#"{{"model":"gpt-test","system":"Be brief.","messages":[{{"role":"user","content":"{text}"}}]}}"#
+    );
+    let r = roundtrip(
+        gw.addr,
+        &post(
+            "/v1/messages/count_tokens",
+            TOKEN,
+            &body,
+            "anthropic-version: 2023-06-01\r\n",
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The cookbook's framing in o200k_base (gpt-upstream is not a cl100k name): 3 + role per
+    // message, its text, and 3 priming the reply.
+    let bpe = tiktoken_rs::o200k_base().unwrap();
+    let n = |s: &str| bpe.encode_ordinary(s).len() as u64;
+    let want = (3 + n("system") + n("Be brief.")) + (3 + n("user") + n(text)) + 3;
+    assert_eq!(
+        r.json()["input_tokens"].as_u64(),
+        Some(want),
+        "{}",
+        r.text()
+    );
+    assert!(
+        capture.requests().is_empty(),
+        "an OpenAI model is counted without calling its provider"
+    );
+
+    // A body the tokenizer cannot read is the client's 400, in Anthropic's shape.
+    let bad = r#"{"model":"gpt-test","messages":"not a list"}"#;
+    let r = roundtrip(
+        gw.addr,
+        &post(
+            "/v1/messages/count_tokens",
+            TOKEN,
+            bad,
+            "anthropic-version: 2023-06-01\r\n",
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["type"].as_str(), Some("error"), "{}", r.text());
+    assert_eq!(v["error"]["type"].as_str(), Some("invalid_request_error"));
 }

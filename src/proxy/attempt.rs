@@ -77,7 +77,7 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         let cost = cost_estimate(model, s.feats.input_tokens, s.feats.max_output);
         let started = Instant::now();
         let result = match reach(a.endpoint, provider) {
-            Reach::LocalCount => Ok(local_count(req, s, model, started, client, bufs).await),
+            Reach::LocalCount => local_count(req, model, provider, started, client, bufs).await,
             reach => {
                 let (endpoint, xlate) = match reach {
                     Reach::Translate(api) => (endpoint_of(api), Some(api)),
@@ -262,25 +262,35 @@ fn trace_opted_out(req: &Request<'_>) -> bool {
         || matches!(req.header(b"x-routerly-no-trace"), Some(v) if v == b"1" || v.eq_ignore_ascii_case(b"true"))
 }
 
-/// `count_tokens` for a provider without a count endpoint: the documented local estimate.
+/// `count_tokens` answered here, for a model whose provider cannot be asked: an OpenAI-protocol
+/// model's count is exact (its BPE encoding over the conversation as chat completions would
+/// frame it); an Anthropic model without a key gets the documented estimate. The tokenizer is
+/// pure CPU, linear in the body (which `max_body_bytes` bounds), and warmed at start.
 async fn local_count(
     req: &Request<'_>,
-    s: &Scanned<'_>,
-    _model: &Model,
+    model: &Model,
+    provider: &Provider,
     started: Instant,
     client: &mut TcpStream,
     bufs: &mut Bufs,
-) -> Relayed {
+) -> Result<Relayed, Error> {
+    let counted = if provider.speaks(Protocol::OpenAi) {
+        let enc = crate::tokens::encoding_for(&model.upstream_id);
+        crate::tokens::count_request(req.body, enc, &mut bufs.json)
+    } else {
+        crate::tokens::estimate_anthropic(req.body, &mut bufs.json)
+    };
+    let tokens = counted.map_err(|why| Error::client(ErrorKind::InvalidRequest, why))?;
     let mut out = std::mem::take(&mut bufs.scratch);
     out.clear();
     out.extend_from_slice(b"{\"input_tokens\":");
-    crate::http1::write::push_u64(&mut out, s.feats.input_tokens);
+    crate::http1::write::push_u64(&mut out, tokens);
     out.push(b'}');
     let idle = req.table.limits.idle_timeout;
     let o = respond::json(idle, client, 200, &req.trace_id, &out, true, bufs).await;
     let bytes = out.len() as u64;
     bufs.scratch = out;
-    Relayed {
+    Ok(Relayed {
         status: o.status,
         first_byte_us: started.elapsed().as_micros() as u64,
         end: if o.keep_alive {
@@ -291,7 +301,7 @@ async fn local_count(
         bytes,
         keep_alive: o.keep_alive,
         usage: None,
-    }
+    })
 }
 
 /// Appends the trace of this attempt in `form`.
