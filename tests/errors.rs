@@ -295,10 +295,24 @@ fn every_candidate_failed_is_502_api_error() {
     );
     assert_error(&r, 502, Shape::OpenAi, "api_error");
 
-    let seen = capture.requests();
-    assert_eq!(seen.len(), 3, "each request tried its one candidate once");
-    assert_eq!(seen[0].path(), "/v1/chat/completions");
-    assert_eq!(seen[1].path(), "/v1/messages");
+    // Every model of the project is a candidate whatever the client's protocol: each request
+    // tried the model it named, then failed over to the other one, translated.
+    let paths: Vec<String> = capture
+        .requests()
+        .iter()
+        .map(|r| r.path().to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/chat/completions",
+            "/v1/messages",
+            "/v1/messages",
+            "/v1/chat/completions",
+            "/v1/chat/completions",
+            "/v1/messages",
+        ]
+    );
 }
 
 #[test]
@@ -370,7 +384,8 @@ fn upstream_timeout_is_504_timeout_error() {
             "504 after {took:?}; first_byte_timeout is 1000 ms"
         );
     }
-    assert_eq!(capture.requests().len(), 2);
+    // Each request timed out on both of the project's models (the other one translated).
+    assert_eq!(capture.requests().len(), 4);
 }
 
 /// Two OpenAI providers: `bad` (answers `bad_reply`) and `good`; the project prefers
