@@ -339,34 +339,35 @@ fn open_file(file: &Path, opts: &Options) -> Result<Database, StateError> {
 /// starts from: the counts and the next insertion number.
 fn prepare(db: &Database) -> Result<(Tally, u64), StateError> {
     let txn = db.begin_write()?;
-    let found =
-        {
-            let records = txn.open_table(RECORDS)?;
-            let ages = txn.open_table(AGES)?;
-            let mut meta = txn.open_table(META)?;
-            let schema = meta.get("schema")?.map(|g| g.value());
-            match schema {
-                None => {
-                    meta.insert("schema", SCHEMA)?;
-                }
-                Some(SCHEMA) => {}
-                Some(other) => return Err(StateError::new(
+    let found = {
+        let records = txn.open_table(RECORDS)?;
+        let ages = txn.open_table(AGES)?;
+        let mut meta = txn.open_table(META)?;
+        let schema = meta.get("schema")?.map(|g| g.value());
+        match schema {
+            None => {
+                meta.insert("schema", SCHEMA)?;
+            }
+            Some(SCHEMA) => {}
+            Some(other) => {
+                return Err(StateError::new(
                     StateErrorKind::Corrupt,
                     format!(
                         "its schema {other} is not {SCHEMA}: written by another switchyard version"
                     ),
-                )),
+                ))
             }
-            let live = meta.get("live_bytes")?.map_or(0, |g| g.value());
-            let next_seq = ages.last()?.map_or(0, |(k, _)| k.value() + 1);
-            let tally = Tally {
-                records: records.len()?,
-                live_bytes: live,
-                expired: 0,
-                evicted: 0,
-            };
-            (tally, next_seq)
+        }
+        let live = meta.get("live_bytes")?.map_or(0, |g| g.value());
+        let next_seq = ages.last()?.map_or(0, |(k, _)| k.value() + 1);
+        let tally = Tally {
+            records: records.len()?,
+            live_bytes: live,
+            expired: 0,
+            evicted: 0,
         };
+        (tally, next_seq)
+    };
     txn.commit()?;
     Ok(found)
 }
