@@ -32,6 +32,7 @@ pub mod relay;
 pub mod route;
 pub mod scan;
 pub mod server;
+pub mod state;
 pub mod tokens;
 pub mod trace;
 pub mod translate;

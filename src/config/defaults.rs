@@ -91,6 +91,8 @@ impl Default for StateConfig {
             backend: Choice::from(StateBackend::Embedded),
             path: "switchyard-state".into(),
             redis_url: String::new(),
+            ttl_s: 30 * 24 * 3600,
+            max_bytes: 1 << 30,
         }
     }
 }

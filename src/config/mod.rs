@@ -324,6 +324,10 @@ pub struct StateConfig {
     pub path: String,
     /// `redis://host:port/db`.
     pub redis_url: String,
+    /// Stored responses expire this many seconds after they were stored (30 days, as OpenAI's).
+    pub ttl_s: u64,
+    /// Past this many bytes of live records the oldest are evicted; 0 = unlimited.
+    pub max_bytes: u64,
 }
 
 /// Every problem found in a config, each with its place.

@@ -31,6 +31,10 @@ const OWNED_HEADERS: &[&str] = &[
 /// a config file that gets copied, committed and printed.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key"];
 
+/// Smallest nonzero `[state] max_bytes`: below a mebibyte the store would evict on nearly every
+/// write and keep too few turns to continue a conversation; 0 is the way to say "no cap".
+const MIN_STATE_BYTES: u64 = 1 << 20;
+
 impl Config {
     /// Every semantic problem, with its place. Empty means valid.
     pub fn validate(&self) -> Vec<String> {
@@ -230,6 +234,14 @@ impl Config {
             && !self.state.redis_url.starts_with("redis://")
         {
             errs.push("state.redis_url: must be redis://host:port".into());
+        }
+        if self.state.ttl_s == 0 {
+            errs.push("state.ttl_s: must be greater than 0".into());
+        }
+        if self.state.max_bytes != 0 && self.state.max_bytes < MIN_STATE_BYTES {
+            errs.push(format!(
+                "state.max_bytes: must be 0 (unlimited) or at least {MIN_STATE_BYTES}"
+            ));
         }
         errs
     }
@@ -548,6 +560,24 @@ mod tests {
             assert_eq!(Policy::from_name(p.name()), Some(*p));
         }
         assert_eq!(Policy::from_name("psychic"), None);
+    }
+
+    #[test]
+    fn state_limits_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[state]\n";
+        let c = Config::parse(base, "t").unwrap();
+        assert_eq!((c.state.ttl_s, c.state.max_bytes), (2_592_000, 1 << 30));
+        let c = Config::parse(&format!("{base}ttl_s = 60\nmax_bytes = 0\n"), "t").unwrap();
+        assert_eq!((c.state.ttl_s, c.state.max_bytes), (60, 0));
+        assert_eq!(
+            problems(&format!("{base}ttl_s = 0\nmax_bytes = 1000\n")),
+            vec![
+                "state.ttl_s: must be greater than 0",
+                "state.max_bytes: must be 0 (unlimited) or at least 1048576",
+            ]
+        );
     }
 
     #[test]
