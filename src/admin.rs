@@ -46,7 +46,10 @@ fn answer(s: &mut TcpStream, shared: &Shared) {
         }
         b"/health" => (200, "text/plain", "ok\n".to_string()),
         b"/ready" if crate::cli::ready(shared) => (200, "text/plain", "ready\n".to_string()),
-        b"/ready" => (503, "text/plain", "draining\n".to_string()),
+        b"/ready" if shared.shutdown.load(std::sync::atomic::Ordering::Relaxed) => {
+            (503, "text/plain", "draining\n".to_string())
+        }
+        b"/ready" => (503, "text/plain", "state unavailable\n".to_string()),
         _ => (404, "text/plain", "not found\n".to_string()),
     };
     let reason = crate::http1::write::status_reason(status);

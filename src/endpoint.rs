@@ -50,6 +50,17 @@ pub struct Target<'a> {
     pub endpoint: Option<Endpoint>,
     /// The `{slug}` of `/projects/{slug}/v1/...`.
     pub slug: Option<&'a [u8]>,
+    /// `/v1/responses/{id}` or `/v1/responses/{id}/input_items`: a stored response.
+    pub stored: Option<StoredRoute<'a>>,
+}
+
+/// A route to one stored response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredRoute<'a> {
+    /// The response id as sent (checked by the handler).
+    pub id: &'a [u8],
+    /// `/input_items` (GET only).
+    pub input_items: bool,
 }
 
 /// Splits a request target into endpoint and project slug.
@@ -65,6 +76,7 @@ pub fn parse_target(path: &[u8]) -> Target<'_> {
                 return Target {
                     endpoint: None,
                     slug: None,
+                    stored: None,
                 }
             }
         },
@@ -78,7 +90,19 @@ pub fn parse_target(path: &[u8]) -> Target<'_> {
         b"/v1/models" => Some(Endpoint::Models),
         _ => None,
     };
-    Target { endpoint, slug }
+    let stored = rest.strip_prefix(b"/v1/responses/").and_then(|r| {
+        let (id, input_items) = match memchr::memchr(b'/', r) {
+            None => (r, false),
+            Some(i) if &r[i..] == b"/input_items" => (&r[..i], true),
+            Some(_) => return None,
+        };
+        (!id.is_empty()).then_some(StoredRoute { id, input_items })
+    });
+    Target {
+        endpoint,
+        slug,
+        stored,
+    }
 }
 
 /// The protocol to answer an unknown or unparseable request in: Anthropic when the path or the
@@ -95,6 +119,27 @@ pub fn guess_protocol(path: &[u8], anthropic_headers: bool) -> Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_response_routes() {
+        let t = parse_target(b"/projects/acme/v1/responses/resp_1/input_items?limit=2");
+        assert_eq!(t.slug, Some(&b"acme"[..]));
+        assert_eq!(
+            t.stored,
+            Some(StoredRoute {
+                id: b"resp_1",
+                input_items: true
+            })
+        );
+        let t = parse_target(b"/v1/responses/resp_1");
+        assert_eq!(
+            t.stored.map(|s| (s.id, s.input_items)),
+            Some((&b"resp_1"[..], false))
+        );
+        assert_eq!(parse_target(b"/v1/responses/").stored, None);
+        assert_eq!(parse_target(b"/v1/responses/a/b").stored, None);
+        assert_eq!(parse_target(b"/v1/responses").stored, None);
+    }
 
     #[test]
     fn targets() {
@@ -127,10 +172,12 @@ mod tests {
             (b"/projects//v1/messages", None, None),
             (b"/projects/acme", None, None),
             (b"/v1/chat/completions/", None, None),
+            (b"/v1/responses/resp_1", None, None),
             (b"/", None, None),
         ];
         for (path, ep, slug) in cases {
             let t = parse_target(path);
+            assert_eq!(t.stored.is_some(), path.starts_with(b"/v1/responses/"));
             assert_eq!(
                 (t.endpoint, t.slug),
                 (*ep, *slug),

@@ -48,6 +48,12 @@ pub enum ErrorKind {
     UpstreamAuth,
     /// No candidate model can serve this request.
     NoCandidate,
+    /// A stored response named by the client (`previous_response_id`, `/v1/responses/{id}`)
+    /// that does not exist, expired, was deleted, or belongs to another project.
+    NoSuchResponse,
+    /// The conversation store cannot answer (down, slow, full): only requests that need state
+    /// get this; the rest are served.
+    StateUnavailable,
     /// A bug of ours.
     Internal,
     /// The client went away before its answer; nothing is sent.
@@ -86,6 +92,16 @@ impl Error {
         }
     }
 
+    /// The gateway's own failing part (the conversation store), not the client's fault nor a
+    /// provider's.
+    pub fn gateway(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
+        Error {
+            kind,
+            side: Side::Internal,
+            message: message.into(),
+        }
+    }
+
     /// An upstream-side error.
     pub fn upstream(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
         Error {
@@ -113,7 +129,7 @@ impl Error {
             | ErrorKind::NoCandidate => 400,
             ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden => 403,
-            ErrorKind::NotFound => 404,
+            ErrorKind::NotFound | ErrorKind::NoSuchResponse => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::HeadTooLarge => 431,
@@ -123,6 +139,7 @@ impl Error {
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
+            ErrorKind::StateUnavailable => 503,
             ErrorKind::ClientClosed => 499,
         }
     }
@@ -139,7 +156,7 @@ impl Error {
             | ErrorKind::MethodNotAllowed => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
             ErrorKind::Forbidden => "permission_error",
-            ErrorKind::NotFound => "not_found_error",
+            ErrorKind::NotFound | ErrorKind::NoSuchResponse => "not_found_error",
             ErrorKind::BodyTooLarge | ErrorKind::HeadTooLarge => match protocol {
                 Protocol::OpenAi => "invalid_request_error",
                 Protocol::Anthropic => "request_too_large",
@@ -149,6 +166,7 @@ impl Error {
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamAuth
             | ErrorKind::Internal
+            | ErrorKind::StateUnavailable
             | ErrorKind::ClientClosed => "api_error",
             ErrorKind::UpstreamTimeout => "timeout_error",
         }
@@ -174,6 +192,8 @@ impl Error {
             ErrorKind::UpstreamTimeout => "upstream_timeout",
             ErrorKind::UpstreamAuth => "upstream_auth_failed",
             ErrorKind::NoCandidate => "no_candidate_model",
+            ErrorKind::NoSuchResponse => "response_not_found",
+            ErrorKind::StateUnavailable => "state_unavailable",
             ErrorKind::Internal => "internal_error",
             ErrorKind::ClientClosed => "client_closed",
         }

@@ -28,7 +28,14 @@ impl Drop for Gateway {
 
 /// `switchyard serve` with the embedded config on `listen` and `admin`, and `extra` arguments.
 fn serve(listen: &str, admin: &str, extra: &[&str], stderr: Stdio) -> Child {
+    // Each its own working directory: two gateways cannot open one embedded store.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cwd = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("listen-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .current_dir(cwd)
         .args(["serve", "--listen", listen, "--admin-listen", admin])
         .args(extra)
         .stdin(Stdio::null())

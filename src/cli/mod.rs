@@ -216,6 +216,15 @@ fn serve(flags: &Flags) -> i32 {
         }
     };
     let routes = Routes::new(table);
+    // The conversation store opens before the listeners bind: a locked or corrupt store stops
+    // the start with its reason, rather than failing every stateful request later.
+    let state = match crate::state::State::open(&cfg.state) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("switchyard: the conversation store ([state]): {e}");
+            return EXIT_RUNTIME;
+        }
+    };
     let notice = format!(
         "embedded config: built-in mock provider, project \"default\"; dev token: {}",
         crate::config::DEV_TOKEN
@@ -227,6 +236,7 @@ fn serve(flags: &Flags) -> i32 {
         crate::proxy::Gateway::new,
         flags.config.clone(),
         embedded.then_some(notice.as_str()),
+        Some(state),
     )
 }
 
@@ -277,6 +287,7 @@ fn mock_upstream(flags: &Flags) -> i32 {
         listen,
         Routes::new(table),
         move || crate::mock::serve::MockServer::new(opts.clone()),
+        None,
         None,
         None,
     )

@@ -35,6 +35,7 @@ pub(super) fn run_server<S: Service>(
     make: impl Fn() -> S + Send + Clone + 'static,
     config_path: Option<String>,
     notice: Option<&str>,
+    state: Option<crate::state::State>,
 ) -> i32 {
     let what = S::NAME;
     let sigset = block_signals();
@@ -55,6 +56,7 @@ pub(super) fn run_server<S: Service>(
         shutdown: AtomicBool::new(false),
         listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
         listen: cfg.server.listen.clone(),
+        state,
     });
     let admin = if cfg.server.admin_listen.is_empty() {
         None
@@ -192,5 +194,5 @@ fn current_listen(shared: &Shared) -> String {
 
 /// Whether the process is shutting down (for the admin `/ready`).
 pub fn ready(shared: &Shared) -> bool {
-    !shared.shutdown.load(Ordering::Relaxed)
+    !shared.shutdown.load(Ordering::Relaxed) && shared.state.as_ref().is_none_or(|s| s.ready())
 }

@@ -15,6 +15,7 @@ use super::filter::Admitted;
 use crate::endpoint::{Endpoint, Protocol};
 use crate::error::{Error, ErrorKind};
 use crate::provider::ClientHeaders;
+use crate::relay::keep::{Keep, Turn};
 use crate::relay::{self, End, Plan, Relayed};
 use crate::route::policy::Decision;
 use crate::route::{stats, Model, Provider};
@@ -54,6 +55,8 @@ pub struct Ctx<'a> {
     pub s: &'a Scanned<'a>,
     /// The candidates in try order.
     pub cands: &'a Decision,
+    /// A Responses turn whose answer is kept in the conversation store.
+    pub keep: Option<&'a Turn<'a>>,
 }
 
 /// Tries the candidates in order.
@@ -239,7 +242,8 @@ async fn one(
         xlate: session.as_ref(),
         extra_headers: &extra,
     };
-    let r = relay::answer(&plan, up, w.stats(), ex, client, bufs).await;
+    let mut keep = cx.keep.map(|t| Keep::new(t, &c.model.id));
+    let r = relay::answer(&plan, up, w.stats(), ex, client, bufs, keep.as_mut()).await;
     bufs.scratch = out;
     r
 }

@@ -50,7 +50,8 @@ pub fn admit(
     Ok(Admitted { endpoint, project })
 }
 
-fn authorize(
+/// The project a request's token acts for (the rules are in the module doc).
+pub(super) fn authorize(
     req: &Request<'_>,
     protocol: Protocol,
     slug: Option<&[u8]>,

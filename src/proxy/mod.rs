@@ -14,10 +14,12 @@
 
 mod attempt;
 mod body;
+pub mod conversation;
 mod decide;
 mod filter;
 mod log;
 mod models;
+mod stored;
 
 use crate::endpoint::{parse_target, Endpoint, Protocol};
 use crate::error::{Error, ErrorKind, Side};
@@ -62,6 +64,15 @@ impl Service for Gateway {
         let anthropic_hdr =
             req.header(b"x-api-key").is_some() || req.header(b"anthropic-version").is_some();
         let target = parse_target(req.path());
+        if let Some(route) = target.stored {
+            return match stored::answer(w, req, route, target.slug, stream, bufs).await {
+                Ok(o) => o,
+                Err(err) => {
+                    let p = Protocol::OpenAi;
+                    respond::error(idle, stream, p, &req.trace_id, &err, bufs).await
+                }
+            };
+        }
         let Some(endpoint) = target.endpoint else {
             let protocol = crate::endpoint::guess_protocol(req.path(), anthropic_hdr);
             let err = Error::client(
@@ -117,16 +128,114 @@ impl Gateway {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
         let scanned = body::scan(req, endpoint)?;
-        let cands = decide::candidates(req, &admitted, &scanned)?;
+        if endpoint == Endpoint::Responses {
+            return self
+                .responses(w, req, &admitted, scanned, stream, bufs)
+                .await;
+        }
+        self.attempts(w, req, &admitted, &scanned, None, stream, bufs)
+            .await
+    }
+
+    /// A `/v1/responses` turn: the stored conversation it continues put in front of its input,
+    /// and the answer kept unless `store: false` (see `conversation`).
+    async fn responses(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        admitted: &filter::Admitted,
+        scanned: body::Scanned<'_>,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+    ) -> Result<Outcome, Error> {
+        let body = req.body;
+        let top = &scanned.top;
+        let store = top.store.and_then(|v| v.bytes(body)) != Some(&b"false"[..]);
+        let previous = match top.previous_response_id.and_then(|v| v.bytes(body)) {
+            None | Some(b"null") => None,
+            Some(v) => Some(
+                crate::scan::members::str_content(v)
+                    .filter(|id| conversation::valid_id(id))
+                    .and_then(|id| std::str::from_utf8(id).ok())
+                    .ok_or_else(|| {
+                        Error::client(
+                            ErrorKind::NoSuchResponse,
+                            "`previous_response_id` names no response of this project",
+                        )
+                    })?,
+            ),
+        };
+        if !store && previous.is_none() {
+            return self
+                .attempts(w, req, admitted, &scanned, None, stream, bufs)
+                .await;
+        }
+        let mut turn = Vec::new();
+        let input = top.input.and_then(|v| v.bytes(body)).unwrap_or(b"[]");
+        conversation::turn_items(input, &mut turn)?;
+        let state = w.shared.state.as_ref().ok_or_else(stored::no_state)?;
+        let project = req.table.projects[admitted.project as usize].slug.as_str();
+        let keep = crate::relay::keep::Turn {
+            state,
+            project,
+            previous,
+            input: &turn,
+        };
+        let keep = store.then_some(&keep);
+        let Some(prev) = previous else {
+            return self
+                .attempts(w, req, admitted, &scanned, keep, stream, bufs)
+                .await;
+        };
+        let history = state
+            .conversation(project, prev)
+            .await
+            .map_err(|e| {
+                Error::gateway(
+                    ErrorKind::StateUnavailable,
+                    format!("the conversation store is unavailable: {e}"),
+                )
+            })?
+            .ok_or_else(|| {
+                Error::client(
+                    ErrorKind::NoSuchResponse,
+                    format!("no response with id '{prev}' in this project"),
+                )
+            })?;
+        let mut expanded = Vec::with_capacity(body.len() + history.len() + 16);
+        conversation::expand(body, &history, &turn, &mut expanded)?;
+        let req = Request {
+            body: &expanded,
+            ..*req
+        };
+        let scanned = body::scan(&req, Endpoint::Responses)?;
+        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs)
+            .await
+    }
+
+    /// Route decision, attempts, and the log line.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempts(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        admitted: &filter::Admitted,
+        scanned: &body::Scanned<'_>,
+        keep: Option<&crate::relay::keep::Turn<'_>>,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+    ) -> Result<Outcome, Error> {
+        let cands = decide::candidates(req, admitted, scanned)?;
         let cx = attempt::Ctx {
             up: &self.upstream,
             w,
             req,
-            a: &admitted,
-            s: &scanned,
+            a: admitted,
+            s: scanned,
             cands: &cands,
+            keep,
         };
         let mut attempts = attempt::run(&cx, stream, bufs).await;
-        log::finish(w, req, &admitted, &cands, &mut attempts)
+        log::finish(w, req, admitted, &cands, &mut attempts)
     }
 }

@@ -31,7 +31,10 @@ use crate::upstream::{Exchange, Upstream, MAX_ERROR_BODY};
 use monoio::net::TcpStream;
 use std::time::Instant;
 
+pub mod keep;
 mod translated;
+
+use keep::Keep;
 
 /// Room kept in front of relayed data for a chunk-size line.
 pub const RESERVE: usize = 32;
@@ -132,6 +135,7 @@ pub async fn answer(
     mut ex: Exchange,
     client: &mut TcpStream,
     bufs: &mut Bufs,
+    keep: Option<&mut Keep<'_>>,
 ) -> Result<Relayed, Error> {
     let p = plan.provider;
     let first_byte_us = plan.started.elapsed().as_micros() as u64;
@@ -206,7 +210,18 @@ pub async fn answer(
             .await?;
         let mut usage = None;
         let o = match plan.xlate {
-            None => whole(plan, client, status, &ex, start, end, bufs).await,
+            None => {
+                let kept = match keep.as_deref() {
+                    Some(k) => k.store(&ex.buf[start..end]).await,
+                    None => Ok(()),
+                };
+                match kept {
+                    Ok(()) => whole(plan, client, status, &ex, start, end, bufs).await,
+                    Err(e) => {
+                        respond::error(idle, client, plan.protocol, plan.trace_id, &e, bufs).await
+                    }
+                }
+            }
             Some(session) => {
                 let mut body = std::mem::take(&mut bufs.xlate);
                 body.clear();
@@ -221,7 +236,17 @@ pub async fn answer(
                 let o = match r {
                     Ok(u) => {
                         usage = u.map(Usage::from);
-                        Ok(whole_json(plan, client, status, &body, bufs).await)
+                        let kept = match keep.as_deref() {
+                            Some(k) => k.store(&body).await,
+                            None => Ok(()),
+                        };
+                        Ok(match kept {
+                            Ok(()) => whole_json(plan, client, status, &body, bufs).await,
+                            Err(e) => {
+                                let (c, t) = (plan.protocol, plan.trace_id);
+                                respond::error(idle, client, c, t, &e, bufs).await
+                            }
+                        })
                     }
                     Err(m) => Err(Error::upstream(
                         ErrorKind::UpstreamFailed,
@@ -259,7 +284,10 @@ pub async fn answer(
     }
     let mut usage = None;
     let (end, bytes) = match plan.xlate {
-        None => relay_stream(&mut ex, client, p.stream_idle_timeout, idle, plan.protocol).await,
+        None => {
+            let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
+            relay_stream(&mut ex, client, gap, idle, proto, keep).await
+        }
         Some(session) => {
             let mut tr = Translator::new(session, &ids(plan));
             let r = translated::relay(
@@ -269,6 +297,7 @@ pub async fn answer(
                 p.stream_idle_timeout,
                 idle,
                 &mut bufs.xlate,
+                keep,
             )
             .await;
             usage = tr.usage().map(Usage::from);
@@ -397,6 +426,7 @@ async fn relay_stream(
     gap: std::time::Duration,
     client_timeout: std::time::Duration,
     protocol: Protocol,
+    mut keep: Option<&mut Keep<'_>>,
 ) -> (StreamEnd, usize) {
     let mut relayed = 0usize;
     let framing = ex.head.framing;
@@ -453,6 +483,14 @@ async fn relay_stream(
         if done {
             buf.extend_from_slice(LAST_CHUNK);
             w_end = buf.len();
+        }
+        if let Some(k) = keep.as_deref_mut() {
+            // The chunk holding the final event waits until the answer is stored.
+            if payload > 0 && k.saw_end(&buf[data_start..data_start + payload]) {
+                if let Err(e) = k.store_stream().await {
+                    break StreamEnd::UpstreamFailed(e);
+                }
+            }
         }
         if w_end > w_start {
             let (r, b) =

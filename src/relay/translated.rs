@@ -4,7 +4,9 @@
 //! stalls, or sends its own error event ends the client's stream with the client protocol's
 //! error event (the translator writes it), never a clean end.
 
+use super::keep::Keep;
 use super::{StreamEnd, RELAY_READ, RESERVE};
+use crate::endpoint::Protocol;
 use crate::error::{Error, ErrorKind};
 use crate::http1::write::{chunk_header, LAST_CHUNK};
 use crate::http1::{ChunkedDecoder, ResponseFraming};
@@ -32,6 +34,7 @@ pub(super) async fn relay(
     gap: Duration,
     client_timeout: Duration,
     out: &mut Vec<u8>,
+    mut keep: Option<&mut Keep<'_>>,
 ) -> (StreamEnd, usize) {
     let framing = ex.head.framing;
     let keep_alive = ex.head.keep_alive;
@@ -82,6 +85,15 @@ pub(super) async fn relay(
                 }
             }
         };
+        // The chunk holding the final event waits until the answer is stored.
+        let mut step = step;
+        if let Some(k) = keep.as_deref_mut() {
+            if o.len() > RESERVE && k.saw_end(&o[RESERVE..]) {
+                if let Err(e) = k.store_stream().await {
+                    step = unkept(e, &mut o);
+                }
+            }
+        }
         let (r, b) = send(client, o, &step, client_timeout).await;
         o = b;
         if r.is_err() {
@@ -131,6 +143,14 @@ pub(super) async fn relay(
     ex.buf = buf;
     *out = o;
     (result, relayed)
+}
+
+/// The answer could not be stored: what the translator wrote (the final event with it) is
+/// replaced by the client's error event, so the client never sees an unkept end.
+fn unkept(e: Error, o: &mut Vec<u8>) -> Step {
+    o.truncate(RESERVE);
+    crate::error::write_stream_event(o, Protocol::OpenAi, &e, true);
+    Step::End(StreamEnd::UpstreamFailed(e))
 }
 
 fn cut(why: &'static str) -> StreamEnd {

@@ -42,6 +42,9 @@ pub struct Shared {
     pub listener_fds: Vec<RawFd>,
     /// The configured listen address (a reload cannot change it).
     pub listen: String,
+    /// The Responses conversation store (the gateway's; `None` for the mock upstream). Opened
+    /// once at start: a reload does not move it.
+    pub state: Option<crate::state::State>,
 }
 
 /// One worker's own state.

@@ -123,7 +123,10 @@ impl Server {
         wants_admin: bool,
     ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        // Its own working directory: the embedded conversation store (`switchyard-state`) is
+        // relative to it, and two processes cannot open one store.
         cmd.args(args)
+            .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

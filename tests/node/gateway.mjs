@@ -5,6 +5,9 @@
 // waits for the exit and fails on anything but exit code 0.
 
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const TOKEN = 'sk-lr-dev';
@@ -21,8 +24,12 @@ export const TEST_TIMEOUT_MS = 30_000;
 export async function startGateway() {
   const bin = process.env.SWITCHYARD_BIN;
   if (!bin) throw new Error('SWITCHYARD_BIN is not set: run these tests through `cargo test --test node_clients`');
+  // Its own working directory: the embedded conversation store is relative to it, and two
+  // gateways cannot open one store.
+  const cwd = mkdtempSync(join(tmpdir(), 'switchyard-node-'));
   const proc = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
   });
   let stderr = '';
   proc.stderr.setEncoding('utf8');

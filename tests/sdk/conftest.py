@@ -61,7 +61,7 @@ def binary() -> Path:
     path = Path(os.environ.get("SWITCHYARD_BIN") or REPO / "target" / "debug" / "switchyard")
     if not path.is_file():
         raise RuntimeError(f"switchyard binary not found at {path}: run `cargo build` or set SWITCHYARD_BIN")
-    return path
+    return path.resolve()
 
 
 #: Every server started, so a failing test's report can show what they said.
@@ -88,8 +88,13 @@ class Server:
         self._stderr = open(self.stderr_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
+        # Its own working directory: the embedded conversation store (`switchyard-state`) is
+        # relative to it, and two processes cannot open one store.
+        self.cwd = workdir / f"{name}.cwd"
+        self.cwd.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [str(binary()), *args],
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
