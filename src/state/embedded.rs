@@ -283,9 +283,16 @@ fn open_file(file: &Path, opts: &Options) -> Result<Database, StateError> {
         .set_check_integrity_on_open(opts.verify_on_open);
     let name = file.display().to_string();
     let told = std::cell::Cell::new(false);
+    let verify = opts.verify_on_open;
+    // redb calls this when it walks the file: on every open that verifies, and after an
+    // unclean stop; either can take a while on a large file, so say so once.
     b.set_repair_callback(move |_| {
         if !told.replace(true) {
-            crate::info!("state: {name} was not closed cleanly; checking and repairing it");
+            if verify {
+                crate::info!("state: checking every page of {name} before serving");
+            } else {
+                crate::info!("state: {name} was not closed cleanly; repairing it");
+            }
         }
     });
     // redb reads the file's own structures at open; a damaged file may panic where a check
