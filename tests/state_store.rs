@@ -133,6 +133,30 @@ async fn put_get_delete_and_conversation_round_trip() {
     assert!(state.close(CLOSE));
 }
 
+/// Ids are the gateway's own, so a loop means a damaged store; it must end in an error, not hang
+/// a reader thread.
+#[monoio::test_all]
+async fn a_looping_chain_is_an_error() {
+    let state = State::open(&config("loop")).unwrap();
+    state
+        .put("p", turn("resp_a", Some("resp_b"), 100, 100))
+        .await
+        .unwrap();
+    state
+        .put("p", turn("resp_b", Some("resp_a"), 100, 100))
+        .await
+        .unwrap();
+    let r = state.conversation("p", "resp_a").await.map(|_| ());
+    assert_eq!(r.unwrap_err().kind, StateErrorKind::Corrupt);
+    assert!(state.close(CLOSE));
+}
+
+#[test]
+fn the_handle_is_shared_across_threads() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<State>();
+}
+
 #[monoio::test_all]
 async fn another_projects_id_is_invisible() {
     let state = State::open(&config("projects")).unwrap();
