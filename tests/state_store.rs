@@ -16,13 +16,13 @@ use switchyard::state::{Clock, Options, Record, State, StateErrorKind};
 
 const CLOSE: Duration = Duration::from_secs(30);
 
-/// A fresh store directory (each `test_all` test runs once per driver, in parallel).
+/// A fresh store directory (each `test_all` test runs once per driver, in parallel, hence the
+/// number); the next run of the tests empties it again.
 fn config(name: &str) -> StateConfig {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = format!(
-        "{}/state-{name}-{}-{}",
+        "{}/state-{name}-{}",
         env!("CARGO_TARGET_TMPDIR"),
-        std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
     let _ = std::fs::remove_dir_all(&dir);
