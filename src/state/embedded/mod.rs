@@ -1,9 +1,10 @@
 //! The embedded backend: one redb file, `responses.redb` under `[state] path`, served by its own
 //! threads.
 //!
-//! Why redb: pure Rust (nothing to link), ACID with copy-on-write B-trees, a file format stable
-//! since 1.0 (v3 since redb 3), and `Durability::Immediate` commits that fsync before returning,
-//! so an acknowledged `put` survives a crash or `kill -9`. Writing a log-structured store of our
+//! Why redb: pure Rust (nothing to link), ACID with copy-on-write B-trees and checksummed
+//! commits, a versioned file format (the v3 format has not changed since redb 3.0; the one change
+//! since 1.0, v2 to v3, came with an upgrade path), and `Durability::Immediate` commits that fsync
+//! before returning, so an acknowledged `put` survives a crash or `kill -9`. Writing a log-structured store of our
 //! own would mean owning its recovery, compaction and fsync ordering.
 //!
 //! Threads: one writer (`switchyard-state-w`) owns every write transaction: puts, deletes,
@@ -19,7 +20,7 @@
 //!   key, so a lookup in another project's namespace cannot find it.
 //! - `ages`: seq -> (stored_at, size, project, id): the records in the order they were stored,
 //!   which is the order the sweep and the eviction take them in.
-//! - `meta`: `schema` (this layout's number, refused if newer) and `live_bytes`.
+//! - `meta`: `schema` (this layout's number; a file with another is refused) and `live_bytes`.
 //!
 //! `max_bytes` counts, per record, its project, id and stored bytes (`live_bytes`, kept in the
 //! same transactions as the records). The file is larger: B-tree pages, the `ages` index, and
