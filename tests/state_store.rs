@@ -16,13 +16,13 @@ use switchyard::state::{Clock, Options, Record, State, StateErrorKind};
 
 const CLOSE: Duration = Duration::from_secs(30);
 
-/// A fresh store directory (each `test_all` test runs once per driver, in parallel).
+/// A fresh store directory (each `test_all` test runs once per driver, in parallel, hence the
+/// number); the next run of the tests empties it again.
 fn config(name: &str) -> StateConfig {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = format!(
-        "{}/state-{name}-{}-{}",
+        "{}/state-{name}-{}",
         env!("CARGO_TARGET_TMPDIR"),
-        std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -131,6 +131,30 @@ async fn put_get_delete_and_conversation_round_trip() {
     assert_eq!(state.get("proj", "resp_1").await.unwrap(), Some(again));
     assert_eq!(state.usage().records, 2);
     assert!(state.close(CLOSE));
+}
+
+/// Ids are the gateway's own, so a loop means a damaged store; it must end in an error, not hang
+/// a reader thread.
+#[monoio::test_all]
+async fn a_looping_chain_is_an_error() {
+    let state = State::open(&config("loop")).unwrap();
+    state
+        .put("p", turn("resp_a", Some("resp_b"), 100, 100))
+        .await
+        .unwrap();
+    state
+        .put("p", turn("resp_b", Some("resp_a"), 100, 100))
+        .await
+        .unwrap();
+    let r = state.conversation("p", "resp_a").await.map(|_| ());
+    assert_eq!(r.unwrap_err().kind, StateErrorKind::Corrupt);
+    assert!(state.close(CLOSE));
+}
+
+#[test]
+fn the_handle_is_shared_across_threads() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<State>();
 }
 
 #[monoio::test_all]
@@ -399,8 +423,13 @@ fn a_damaged_store_is_refused() {
     assert!(state.close(CLOSE));
     let file = format!("{}/responses.redb", cfg.path);
     let mut bytes = std::fs::read(&file).unwrap();
-    let len = bytes.len();
-    for b in &mut bytes[8192..len] {
+    // One record's bytes, in a page nothing reads at open: only a check of every page finds it.
+    let marker = b"resp_25 xxxx";
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .unwrap();
+    for b in &mut bytes[at..at + 64] {
         *b ^= 0xa5;
     }
     std::fs::write(&file, bytes).unwrap();

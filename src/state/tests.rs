@@ -26,9 +26,8 @@ impl Hold {
 fn config(name: &str) -> StateConfig {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = format!(
-        "{}/target/tmp/state-unit-{name}-{}-{}",
+        "{}/target/tmp/state-unit-{name}-{}",
         env!("CARGO_MANIFEST_DIR"),
-        std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,9 +1,10 @@
 //! The embedded backend: one redb file, `responses.redb` under `[state] path`, served by its own
 //! threads.
 //!
-//! Why redb: pure Rust (nothing to link), ACID with copy-on-write B-trees, a file format stable
-//! since 1.0 (v3 since redb 3), and `Durability::Immediate` commits that fsync before returning,
-//! so an acknowledged `put` survives a crash or `kill -9`. Writing a log-structured store of our
+//! Why redb: pure Rust (nothing to link), ACID with copy-on-write B-trees and checksummed
+//! commits, a versioned file format (the v3 format has not changed since redb 3.0; the one change
+//! since 1.0, v2 to v3, came with an upgrade path), and `Durability::Immediate` commits that fsync
+//! before returning, so an acknowledged `put` survives a crash or `kill -9`. Writing a log-structured store of our
 //! own would mean owning its recovery, compaction and fsync ordering.
 //!
 //! Threads: one writer (`switchyard-state-w`) owns every write transaction: puts, deletes,
@@ -12,13 +13,14 @@
 //! puts shares one fsync (group commit); nobody is answered before that commit. Readers
 //! (`switchyard-state-r{i}`, [`Options::readers`]) share one queue and serve `get` and
 //! `conversation` from MVCC read transactions, so a read never waits behind a write's fsync.
+//! The two sides are `write` and `read`; this file opens the store and holds the handle.
 //!
 //! Tables:
 //! - `records`: (project, id) -> the record's bytes (`record` layout). The project is part of the
 //!   key, so a lookup in another project's namespace cannot find it.
 //! - `ages`: seq -> (stored_at, size, project, id): the records in the order they were stored,
 //!   which is the order the sweep and the eviction take them in.
-//! - `meta`: `schema` (this layout's number, refused if newer) and `live_bytes`.
+//! - `meta`: `schema` (this layout's number; a file with another is refused) and `live_bytes`.
 //!
 //! `max_bytes` counts, per record, its project, id and stored bytes (`live_bytes`, kept in the
 //! same transactions as the records). The file is larger: B-tree pages, the `ages` index, and
@@ -39,17 +41,21 @@
 //! A process killed instead loses nothing acknowledged: redb checks and repairs the file on the
 //! next open.
 
-use super::record::{self, Stamp, View};
+mod read;
+mod write;
+
+use super::record::{self, View};
 use super::{
-    ask, check, stored_size, Answer, Clock, Limits, Options, Record, Reply, StateError,
-    StateErrorKind, Usage,
+    ask, check, Answer, Limits, Options, Record, Reply, StateError, StateErrorKind, Usage,
 };
 use crate::config::StateConfig;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use read::Reader;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+use write::Writer;
 
 /// The file under `[state] path`.
 pub const FILE: &str = "responses.redb";
@@ -283,9 +289,16 @@ fn open_file(file: &Path, opts: &Options) -> Result<Database, StateError> {
         .set_check_integrity_on_open(opts.verify_on_open);
     let name = file.display().to_string();
     let told = std::cell::Cell::new(false);
+    let verify = opts.verify_on_open;
+    // redb calls this when it walks the file: on every open that verifies, and after an
+    // unclean stop; either can take a while on a large file, so say so once.
     b.set_repair_callback(move |_| {
         if !told.replace(true) {
-            crate::info!("state: {name} was not closed cleanly; checking and repairing it");
+            if verify {
+                crate::info!("state: checking every page of {name} before serving");
+            } else {
+                crate::info!("state: {name} was not closed cleanly; repairing it");
+            }
         }
     });
     // redb reads the file's own structures at open; a damaged file may panic where a check
@@ -441,359 +454,6 @@ fn decoded(bytes: &[u8]) -> Result<View<'_>, StateError> {
             format!("a stored record cannot be read: {e:?}"),
         )
     })
-}
-
-/// The write side: the only thread that opens write transactions.
-struct Writer {
-    db: Arc<Database>,
-    clock: Clock,
-    ttl: u64,
-    max_bytes: u64,
-    write_batch: usize,
-    sweep_every: Duration,
-    sweep_batch: usize,
-    next_seq: u64,
-    /// As of the last commit.
-    tally: Tally,
-    /// The record being encoded, reused.
-    buf: Vec<u8>,
-    shared: Arc<Shared>,
-}
-
-/// What one command came to, answered after the commit.
-enum Done {
-    Put,
-    Delete(bool),
-    Sweep(usize),
-}
-
-/// The tables of one write transaction.
-struct Tables<'t> {
-    records: redb::Table<'t, (&'static str, &'static str), &'static [u8]>,
-    ages: redb::Table<'t, u64, (u64, u64, &'static str, &'static str)>,
-}
-
-impl Writer {
-    fn run(mut self, rx: flume::Receiver<Write>) {
-        let mut batch = Vec::with_capacity(self.write_batch);
-        let mut next_sweep = Instant::now() + self.sweep_every;
-        loop {
-            if Instant::now() >= next_sweep {
-                let full = self.background_sweep();
-                next_sweep = if full {
-                    Instant::now()
-                } else {
-                    Instant::now() + self.sweep_every
-                };
-            }
-            let wait = next_sweep.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(cmd) => batch.push(cmd),
-                Err(flume::RecvTimeoutError::Timeout) => continue,
-                Err(flume::RecvTimeoutError::Disconnected) => return,
-            }
-            while batch.len() < self.write_batch {
-                match rx.try_recv() {
-                    Ok(cmd) => batch.push(cmd),
-                    Err(_) => break,
-                }
-            }
-            self.apply(&mut batch);
-        }
-    }
-
-    /// One sweep batch of its own; `true` when it was full (more may be waiting).
-    fn background_sweep(&mut self) -> bool {
-        let mut batch = vec![];
-        let (tx, _rx) = flume::bounded(1);
-        batch.push(Write::Sweep { answer: Answer(tx) });
-        let before = self.tally.expired;
-        self.apply(&mut batch);
-        self.tally.expired - before >= self.sweep_batch as u64
-    }
-
-    /// Applies `batch` in one transaction, commits, then answers each command: all with their
-    /// outcome, or all with the error that stopped the transaction.
-    fn apply(&mut self, batch: &mut Vec<Write>) {
-        #[cfg(test)]
-        batch.retain_mut(|c| match c {
-            Write::Hold(h) => {
-                h.wait();
-                false
-            }
-            _ => true,
-        });
-        let now = self.clock.now();
-        let mut tally = self.tally;
-        let result = self.transact(batch, now, &mut tally);
-        match result {
-            Ok(done) => {
-                self.tally = tally;
-                tally.publish(&self.shared);
-                self.shared.up.store(true, Ordering::Relaxed);
-                for (cmd, d) in batch.drain(..).zip(done) {
-                    match (cmd, d) {
-                        (Write::Put { answer, .. }, Done::Put) => answer.send(Ok(())),
-                        (Write::Delete { answer, .. }, Done::Delete(b)) => answer.send(Ok(b)),
-                        (Write::Sweep { answer }, Done::Sweep(n)) => answer.send(Ok(n)),
-                        _ => {}
-                    }
-                }
-            }
-            Err(e) => {
-                // Insertion numbers handed out in the failed transaction are skipped: gaps are
-                // harmless, the order is all that counts.
-                if e.kind != StateErrorKind::Corrupt {
-                    self.shared.up.store(false, Ordering::Relaxed);
-                }
-                crate::error!("state: a write failed: {}", e.message);
-                for cmd in batch.drain(..) {
-                    match cmd {
-                        Write::Put { answer, .. } => answer.send(Err(e.clone())),
-                        Write::Delete { answer, .. } => answer.send(Err(e.clone())),
-                        Write::Sweep { answer } => answer.send(Err(e.clone())),
-                        #[cfg(test)]
-                        Write::Hold(_) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    fn transact(
-        &mut self,
-        batch: &[Write],
-        now: u64,
-        tally: &mut Tally,
-    ) -> Result<Vec<Done>, StateError> {
-        let txn = self.db.begin_write()?;
-        let mut done = Vec::with_capacity(batch.len());
-        {
-            let mut t = Tables {
-                records: txn.open_table(RECORDS)?,
-                ages: txn.open_table(AGES)?,
-            };
-            for cmd in batch {
-                done.push(match cmd {
-                    Write::Put { project, rec, .. } => {
-                        self.put(&mut t, project, rec, now, tally)?;
-                        Done::Put
-                    }
-                    Write::Delete { project, id, .. } => {
-                        Done::Delete(self.delete(&mut t, project, id, now, tally)?)
-                    }
-                    Write::Sweep { .. } => Done::Sweep(self.sweep(&mut t, now, tally)?),
-                    #[cfg(test)]
-                    Write::Hold(_) => Done::Put,
-                });
-            }
-            let mut meta = txn.open_table(META)?;
-            meta.insert("live_bytes", tally.live_bytes)?;
-        }
-        txn.commit()?;
-        Ok(done)
-    }
-
-    fn put(
-        &mut self,
-        t: &mut Tables,
-        project: &str,
-        rec: &Record,
-        now: u64,
-        tally: &mut Tally,
-    ) -> Result<(), StateError> {
-        let key = (project, rec.id.as_str());
-        if let Some(old) = self.remove(t, key)? {
-            tally.live_bytes = tally.live_bytes.saturating_sub(old);
-            tally.records = tally.records.saturating_sub(1);
-        }
-        let stamp = Stamp {
-            seq: self.next_seq,
-            stored_at: now,
-        };
-        self.next_seq += 1;
-        record::encode(rec, stamp, &mut self.buf);
-        let size = stored_size(project, &rec.id, self.buf.len());
-        t.records.insert(key, self.buf.as_slice())?;
-        t.ages
-            .insert(stamp.seq, (now, size, project, rec.id.as_str()))?;
-        tally.live_bytes += size;
-        tally.records += 1;
-        if self.max_bytes == 0 {
-            return Ok(());
-        }
-        while tally.live_bytes > self.max_bytes {
-            let Some((seq, _, size, p, id)) = oldest(&t.ages)? else {
-                break;
-            };
-            if seq == stamp.seq {
-                break;
-            }
-            t.ages.remove(seq)?;
-            t.records.remove((p.as_str(), id.as_str()))?;
-            tally.live_bytes = tally.live_bytes.saturating_sub(size);
-            tally.records = tally.records.saturating_sub(1);
-            tally.evicted += 1;
-        }
-        Ok(())
-    }
-
-    /// Removes the record at `key` and its age entry; its size, if there was one.
-    fn remove(&self, t: &mut Tables, key: (&str, &str)) -> Result<Option<u64>, StateError> {
-        let Some(old) = t.records.remove(key)? else {
-            return Ok(None);
-        };
-        let bytes = old.value();
-        let seq = decoded(bytes)?.stamp.seq;
-        let size = stored_size(key.0, key.1, bytes.len());
-        drop(old);
-        t.ages.remove(seq)?;
-        Ok(Some(size))
-    }
-
-    fn delete(
-        &mut self,
-        t: &mut Tables,
-        project: &str,
-        id: &str,
-        now: u64,
-        tally: &mut Tally,
-    ) -> Result<bool, StateError> {
-        let visible = match t.records.get((project, id))? {
-            Some(g) => !expired(decoded(g.value())?.stamp.stored_at, now, self.ttl),
-            None => return Ok(false),
-        };
-        if let Some(size) = self.remove(t, (project, id))? {
-            tally.live_bytes = tally.live_bytes.saturating_sub(size);
-            tally.records = tally.records.saturating_sub(1);
-        }
-        Ok(visible)
-    }
-
-    /// Removes up to `sweep_batch` expired records, oldest first.
-    fn sweep(&mut self, t: &mut Tables, now: u64, tally: &mut Tally) -> Result<usize, StateError> {
-        let mut n = 0;
-        while n < self.sweep_batch {
-            let Some((seq, stored_at, size, p, id)) = oldest(&t.ages)? else {
-                break;
-            };
-            if !expired(stored_at, now, self.ttl) {
-                break;
-            }
-            t.ages.remove(seq)?;
-            t.records.remove((p.as_str(), id.as_str()))?;
-            tally.live_bytes = tally.live_bytes.saturating_sub(size);
-            tally.records = tally.records.saturating_sub(1);
-            tally.expired += 1;
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
-/// The oldest age entry: (seq, stored_at, size, project, id).
-type Age = (u64, u64, u64, String, String);
-
-fn oldest(
-    ages: &redb::Table<'_, u64, (u64, u64, &'static str, &'static str)>,
-) -> Result<Option<Age>, StateError> {
-    Ok(ages.first()?.map(|(k, v)| {
-        let (stored_at, size, p, id) = v.value();
-        (k.value(), stored_at, size, p.to_string(), id.to_string())
-    }))
-}
-
-/// The read side: `get` and `conversation` in MVCC read transactions.
-struct Reader {
-    db: Arc<Database>,
-    clock: Clock,
-    ttl: u64,
-    max_conversation_bytes: u64,
-}
-
-impl Reader {
-    fn run(self, rx: flume::Receiver<Read>) {
-        while let Ok(cmd) = rx.recv() {
-            match cmd {
-                Read::Get {
-                    project,
-                    id,
-                    answer,
-                } => answer.send(self.get(&project, &id)),
-                Read::Conversation {
-                    project,
-                    id,
-                    answer,
-                } => answer.send(self.conversation(&project, &id)),
-            }
-        }
-    }
-
-    fn get(&self, project: &str, id: &str) -> Result<Option<Record>, StateError> {
-        let txn = self.db.begin_read()?;
-        let records = txn.open_table(RECORDS)?;
-        let Some(g) = records.get((project, id))? else {
-            return Ok(None);
-        };
-        let v = decoded(g.value())?;
-        if expired(v.stamp.stored_at, self.clock.now(), self.ttl) {
-            return Ok(None);
-        }
-        Ok(Some(v.to_record(id)))
-    }
-
-    /// Walks from `id` back through `previous` in one read transaction (one lookup per turn,
-    /// keeping each record's page instead of copying it), then writes the items oldest first.
-    fn conversation(&self, project: &str, id: &str) -> Result<Option<Vec<u8>>, StateError> {
-        let txn = self.db.begin_read()?;
-        let records = txn.open_table(RECORDS)?;
-        let now = self.clock.now();
-        // A chain longer than the table loops: only a damaged store can hold one.
-        let most = records.len()?;
-        let mut turns = Vec::new();
-        let mut total = 2u64;
-        let mut cur = id.to_string();
-        loop {
-            let Some(g) = records.get((project, cur.as_str()))? else {
-                return Ok(None);
-            };
-            let v = decoded(g.value())?;
-            if expired(v.stamp.stored_at, now, self.ttl) {
-                return Ok(None);
-            }
-            total += (v.input.len() + v.output.len() + 2) as u64;
-            if total > self.max_conversation_bytes {
-                return Err(StateError::new(
-                    StateErrorKind::TooLarge,
-                    format!(
-                        "the conversation up to {id} is past {} bytes",
-                        self.max_conversation_bytes
-                    ),
-                ));
-            }
-            let previous = v.previous.map(str::to_string);
-            turns.push(g);
-            match previous {
-                None => break,
-                Some(_) if turns.len() as u64 > most => {
-                    return Err(StateError::new(
-                        StateErrorKind::Corrupt,
-                        format!("the conversation up to {id} loops"),
-                    ))
-                }
-                Some(p) => cur = p,
-            }
-        }
-        let mut out = Vec::with_capacity(total as usize);
-        out.push(b'[');
-        for g in turns.iter().rev() {
-            let v = decoded(g.value())?;
-            record::push_items(&mut out, v.input);
-            record::push_items(&mut out, v.output);
-        }
-        out.push(b']');
-        Ok(Some(out))
-    }
 }
 
 impl From<redb::Error> for StateError {
