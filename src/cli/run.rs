@@ -96,11 +96,6 @@ pub(super) fn run_server<S: Service>(
         }
         let _ = out.flush();
     }
-    // The tokenizers' vocabularies take tens of milliseconds to build: built here, off the
-    // workers, so no `count_tokens` request pays for it (one arriving first waits for the build).
-    let _ = std::thread::Builder::new()
-        .name("switchyard-tokens".into())
-        .spawn(crate::tokens::warm);
     if let Some(a) = admin {
         let s = shared.clone();
         let _ = std::thread::Builder::new()

@@ -269,7 +269,8 @@ fn trace_opted_out(req: &Request<'_>) -> bool {
 /// `count_tokens` answered here, for a model whose provider cannot be asked: an OpenAI-protocol
 /// model's count is exact (its BPE encoding over the conversation as chat completions would
 /// frame it); an Anthropic model without a key gets the documented estimate. The tokenizer is
-/// pure CPU, linear in the body (which `max_body_bytes` bounds), and warmed at start.
+/// pure CPU, linear in the body (which `max_body_bytes` bounds); its vocabulary is built on
+/// first use, off the worker (`tokens::built`).
 async fn local_count(
     req: &Request<'_>,
     model: &Model,
@@ -280,8 +281,10 @@ async fn local_count(
 ) -> Result<Relayed, Error> {
     let counted = if provider.speaks(Protocol::OpenAi) {
         let enc = crate::tokens::encoding_for(&model.upstream_id);
+        crate::tokens::built(enc).await;
         crate::tokens::count_request(req.body, enc, &mut bufs.json)
     } else {
+        crate::tokens::built(crate::tokens::Encoding::O200k).await;
         crate::tokens::estimate_anthropic(req.body, &mut bufs.json)
     };
     let tokens = counted.map_err(|why| Error::client(ErrorKind::InvalidRequest, why))?;

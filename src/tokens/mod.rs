@@ -30,12 +30,16 @@
 //! (std's `OnceLock` with its initialiser attached): ~50-70 ms for `o200k_base` and ~20-30 ms for
 //! `cl100k_base` in a release build, deserializing the prebuilt tables embedded in the binary
 //! (32 MB and 15 MB of it), ~100 MB resident for both once built. A worker that counts first
-//! would stall its core for that long and any other worker counting meanwhile waits for it, so
-//! the gateway calls [`warm`] at start.
+//! would stall its core for that long and any other worker counting meanwhile waits for it; a
+//! build at start would cost every gateway that never counts ~100 MB of idle memory. So the
+//! gateway builds a vocabulary on the first request that needs it, on a thread of its own
+//! ([`built`]), while the worker goes on serving.
 //!
 //! # Request counting
 //! [`count_request`] and [`estimate_anthropic`] read an Anthropic Messages body; the rules they
 //! follow are in the `request` module's documentation and in `docs/api.md` (count_tokens).
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod request;
 #[cfg(test)]
@@ -123,10 +127,45 @@ pub fn count(enc: Encoding, text: &str) -> usize {
     enc.tokenizer().count(text)
 }
 
+/// Set once each encoding's vocabulary is built (indexed by [`Encoding::slot`]).
+static BUILT: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
+
+impl Encoding {
+    fn slot(self) -> usize {
+        match self {
+            Encoding::O200k => 0,
+            Encoding::Cl100k => 1,
+        }
+    }
+}
+
+/// Resolves once `enc`'s vocabulary is built, building it on a thread of its own if it is not:
+/// a worker awaits this rather than building it on its ring. Concurrent first callers each
+/// start a thread; the vocabulary's `LazyLock` builds it once and the others wait there, off
+/// the workers.
+pub async fn built(enc: Encoding) {
+    if BUILT[enc.slot()].load(Ordering::Acquire) {
+        return;
+    }
+    let (tx, rx) = flume::bounded::<()>(1);
+    let spawned = std::thread::Builder::new()
+        .name("switchyard-tokens".into())
+        .spawn(move || {
+            enc.tokenizer();
+            BUILT[enc.slot()].store(true, Ordering::Release);
+            let _ = tx.send(());
+        });
+    if spawned.is_ok() {
+        let _ = rx.recv_async().await;
+    }
+    // No thread to be had: the caller's count builds it, on its own thread as a last resort.
+}
+
 /// Builds both vocabularies now, so no request pays for it. Idempotent; call it at start,
 /// off the workers or before they accept.
 pub fn warm() {
     for enc in [Encoding::O200k, Encoding::Cl100k] {
         enc.tokenizer();
+        BUILT[enc.slot()].store(true, Ordering::Release);
     }
 }
