@@ -214,6 +214,12 @@ async fn redis_down_fails_fast_then_reconnects() {
         let call = std::pin::pin!(r.cmd(&[b"PING"]));
         assert_eq!(poll_once(call), Poll::Ready(Err(RedisError::Unavailable)));
     }
+    // It keeps trying in the background (backing off).
+    let failures = r.stats().connect_failures;
+    until("two more reconnect attempts", || {
+        r.stats().connect_failures >= failures + 2
+    })
+    .await;
 
     server.restart();
     until("health is up again", || health.is_up()).await;

@@ -69,6 +69,8 @@ pub struct RedisStats {
     pub replies: u64,
     /// Connections established.
     pub connects: u64,
+    /// Connect attempts that failed (refused, timed out, handshake refused).
+    pub connect_failures: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,7 +366,10 @@ async fn run(inner: Rc<Inner>) {
                 // a server that accepts and drops connections is not hammered.
                 inner.connect_failed(&format!("connection lost soon after connecting: {why}"));
             }
-            Some(Err(why)) => inner.connect_failed(&why),
+            Some(Err(why)) => {
+                inner.bump(|s| s.connect_failures += 1);
+                inner.connect_failed(&why);
+            }
         }
         let pause = rng.spread(backoff);
         backoff = (backoff * 2).min(cfg.backoff_max);
