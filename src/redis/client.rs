@@ -372,12 +372,17 @@ async fn run(inner: Rc<Inner>) {
             }
         }
         let pause = rng.spread(backoff);
-        backoff = (backoff * 2).min(cfg.backoff_max);
+        backoff = next_backoff(backoff, cfg.backoff_max);
         monoio::select! {
             _ = monoio::time::sleep(pause) => {},
             _ = inner.attention.wait() => {},
         }
     }
+}
+
+/// The pause after `d`: doubled, capped at `max`.
+fn next_backoff(d: Duration, max: Duration) -> Duration {
+    d.saturating_mul(2).min(max)
 }
 
 /// Connects and runs the handshake within `connect_timeout`. The error says why, for the log.
@@ -675,5 +680,32 @@ impl Jitter {
         let half = d / 2;
         let nanos = half.as_nanos() as u64;
         half + Duration::from_nanos(if nanos == 0 { 0 } else { x % nanos })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_backoff, Jitter};
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_is_spread_below_it() {
+        let (min, max) = (Duration::from_millis(50), Duration::from_secs(2));
+        let mut d = min;
+        let mut seen = vec![d];
+        for _ in 0..10 {
+            d = next_backoff(d, max);
+            seen.push(d);
+        }
+        let ms: Vec<u128> = seen.iter().map(|d| d.as_millis()).collect();
+        assert_eq!(
+            ms,
+            [50, 100, 200, 400, 800, 1600, 2000, 2000, 2000, 2000, 2000]
+        );
+        let mut j = Jitter::new();
+        let spread: Vec<Duration> = (0..1000).map(|_| j.spread(max)).collect();
+        assert!(spread.iter().all(|p| *p >= max / 2 && *p < max));
+        assert!(spread.iter().any(|p| *p != spread[0]), "no jitter");
+        assert_eq!(j.spread(Duration::ZERO), Duration::ZERO);
     }
 }
