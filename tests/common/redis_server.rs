@@ -1,6 +1,7 @@
-//! A real `redis-server` as a child process, for the Redis client's tests and bench: on a free
-//! loopback port, without persistence unless asked, ready once it answers `PING` (polled
-//! until a deadline, never a fixed sleep), killed and reaped on drop.
+//! A real `redis-server` as a child process, for the Redis client's tests and bench (which
+//! includes this file, so it stands alone): on a free loopback port, without persistence
+//! unless asked, ready once it answers `PING` (polled until a deadline, never a fixed sleep),
+//! killed and reaped on drop.
 //!
 //! When `redis-server` is not on `PATH` it is installed first (`apt-get install redis-server`,
 //! once per process; the tests run as root on a fresh machine, as CI does), with service
@@ -12,6 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use switchyard::redis::resp::{self, Value};
@@ -95,6 +97,22 @@ pub struct RedisServer {
     dir: PathBuf,
 }
 
+/// A fresh directory for one server's files (its log, its append-only file).
+fn temp_dir() -> PathBuf {
+    static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+    let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-redis-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("create a temp dir for redis-server");
+    dir
+}
+
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
@@ -109,7 +127,7 @@ impl RedisServer {
     /// A server run as `opts` say, on a free port.
     pub fn start_with(opts: RedisOptions) -> RedisServer {
         ensure_redis_server();
-        let dir = super::temp_dir("redis");
+        let dir = temp_dir();
         let mut last = String::new();
         // The port was free when picked; another process may take it before the server binds
         // it, so a failed start is retried on a fresh one.
