@@ -128,7 +128,7 @@ enum Lost {
 impl Lost {
     fn error(&self) -> RedisError {
         match self {
-            Lost::Stalled => RedisError::Timeout,
+            Lost::Stalled | Lost::Io(IoFail::Timeout) => RedisError::Timeout,
             Lost::Protocol(_) | Lost::Unsolicited => RedisError::Protocol,
             _ => RedisError::Unavailable,
         }
