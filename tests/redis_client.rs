@@ -30,9 +30,12 @@ fn config(url: &str) -> RedisConfig {
     c
 }
 
+/// A started client and its health.
 fn client(cfg: RedisConfig) -> (Rc<Redis>, Arc<Health>) {
     let health = Arc::new(Health::new());
-    (Rc::new(Redis::new(Arc::new(cfg), health.clone())), health)
+    let r = Redis::new(Arc::new(cfg), health.clone());
+    r.start();
+    (Rc::new(r), health)
 }
 
 /// Polls `cond` every few milliseconds until it holds or [`WAIT`] passes.
@@ -320,4 +323,25 @@ async fn auth_and_select_on_connect() {
     assert_eq!(wrong.cmd(&[b"PING"]).await, Err(RedisError::Unavailable));
     assert!(!wrong_health.is_up());
     assert!(!wrong.is_connected());
+}
+
+/// As a worker does: the client is made before the runtime runs (the service is), and
+/// connects once started inside it.
+#[test]
+fn made_outside_the_runtime_started_inside() {
+    let server = RedisServer::start();
+    let health = Arc::new(Health::new());
+    let r = Redis::new(Arc::new(config(&server.url(0))), health.clone());
+    assert_eq!((health.clients(), health.clients_down()), (1, 1));
+    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        r.start();
+        until("connected", || health.is_up()).await;
+        assert_eq!(r.cmd(&[b"PING"]).await, Ok(Value::Simple(b"PONG".to_vec())));
+    });
+    drop(r);
+    assert_eq!((health.clients(), health.clients_down()), (0, 0));
 }

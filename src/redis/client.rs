@@ -96,6 +96,8 @@ struct Inner {
     attention: Signal,
     /// Whether this client is counted down in `health`.
     counted_down: Cell<bool>,
+    /// Whether the connection task was spawned.
+    started: Cell<bool>,
     stats: Cell<RedisStats>,
 }
 
@@ -150,8 +152,9 @@ impl std::fmt::Display for Lost {
 }
 
 impl Redis {
-    /// A client for `cfg`, reporting to `health`. Starts connecting at once, in a task of the
-    /// current monoio runtime (so call it inside the worker's runtime).
+    /// A client for `cfg`, reporting to `health` (counted down until connected). Needs no
+    /// runtime: a worker's service is made before its runtime runs. The connection task
+    /// starts at [`Redis::start`] or the first call, on the runtime of that moment.
     pub fn new(cfg: Arc<RedisConfig>, health: Arc<Health>) -> Redis {
         health.register();
         let inner = Rc::new(Inner {
@@ -166,15 +169,25 @@ impl Redis {
             queued: Signal::default(),
             attention: Signal::default(),
             counted_down: Cell::new(true),
+            started: Cell::new(false),
             stats: Cell::new(RedisStats::default()),
         });
-        monoio::spawn(run(inner.clone()));
         Redis { inner }
+    }
+
+    /// Starts connecting (and reconnecting, in the background) unless already started. Call
+    /// it inside the worker's runtime, at start or from the service's housekeeping, so the
+    /// connection (and [`Health`]) is up before the first request needs it.
+    pub fn start(&self) {
+        if !self.inner.started.replace(true) {
+            monoio::spawn(run(self.inner.clone()));
+        }
     }
 
     /// Sends one command and waits for its reply. An error reply is
     /// [`RedisError::Server`]; every other reply, nil included, is a [`Value`].
     pub async fn cmd(&self, args: &[&[u8]]) -> Result<Value, RedisError> {
+        self.start();
         let slot = self.inner.enqueue(std::slice::from_ref(&args))?;
         match self.inner.wait(slot).await?.pop() {
             Some(Value::Error(msg)) => Err(RedisError::Server(
@@ -192,6 +205,7 @@ impl Redis {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
+        self.start();
         let slot = self.inner.enqueue(cmds)?;
         Ok(self.inner.wait(slot).await?.into_vec())
     }
