@@ -3,9 +3,10 @@
 //!
 //! - [`resp`]: the RESP2 codec, pure (commands out, replies in, split anywhere).
 //! - [`config`]: the `redis://` URL, resolved once at start, and the deadlines and bounds.
-//! - [`client`]: [`Redis`], one per worker, made inside the worker's runtime: a single
-//!   connection shared by the worker's tasks, commands pipelined on it, every call bounded by
-//!   `command_timeout`, reconnecting in the background with capped exponential backoff.
+//! - [`client`]: [`Redis`], one per worker, made with the worker's service and started inside
+//!   its runtime: a single connection shared by the worker's tasks, commands pipelined on it,
+//!   every call bounded by `command_timeout`, reconnecting in the background with capped
+//!   exponential backoff.
 //! - [`health`]: [`Health`], shared by the workers' clients, readable from any thread.
 //!
 //! Calls never wait on a Redis that is known to be down: they fail with a [`RedisError`] at
