@@ -28,6 +28,7 @@ pub mod mock;
 pub mod netio;
 pub mod provider;
 pub mod proxy;
+pub mod redis;
 pub mod relay;
 pub mod route;
 pub mod scan;

@@ -14,6 +14,7 @@ mod capture;
 mod client;
 mod command;
 mod fixtures;
+pub mod redis_server;
 mod scripted;
 mod server;
 
