@@ -258,6 +258,11 @@ async fn accept_loop<S: Service>(
         }
     };
     crate::log::init_worker();
+    if let Some(state) = &shared.state {
+        // A shared store's per-worker connection starts now, so it (and `/ready`) is up before
+        // the first request needs it.
+        state.start_worker();
+    }
     let table = shared.routes.load();
     let worker = Rc::new(Worker {
         index,

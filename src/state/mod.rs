@@ -25,6 +25,7 @@
 
 mod embedded;
 mod record;
+mod redis;
 #[cfg(test)]
 mod tests;
 
@@ -217,6 +218,7 @@ pub struct State {
 #[derive(Clone)]
 enum Backend {
     Embedded(embedded::Embedded),
+    Redis(redis::RedisStore),
 }
 
 impl State {
@@ -234,10 +236,9 @@ impl State {
             StateBackend::Embedded => Ok(State {
                 backend: Backend::Embedded(embedded::Embedded::open(cfg, opts)?),
             }),
-            StateBackend::Redis => Err(StateError::new(
-                StateErrorKind::Unavailable,
-                "state.backend = \"redis\" is not available in this build",
-            )),
+            StateBackend::Redis => Ok(State {
+                backend: Backend::Redis(redis::RedisStore::open(&cfg.redis_url, cfg.ttl_s)?),
+            }),
         }
     }
 
@@ -248,6 +249,10 @@ impl State {
     pub fn put(&self, project: &str, rec: Record) -> Reply<()> {
         match &self.backend {
             Backend::Embedded(s) => s.put(project, rec),
+            Backend::Redis(r) => {
+                let (r, project) = (r.clone(), project.to_owned());
+                Reply::boxed(async move { r.put(&project, rec).await })
+            }
         }
     }
 
@@ -255,6 +260,10 @@ impl State {
     pub fn get(&self, project: &str, id: &str) -> Reply<Option<Record>> {
         match &self.backend {
             Backend::Embedded(s) => s.get(project, id),
+            Backend::Redis(r) => {
+                let (r, project, id) = (r.clone(), project.to_owned(), id.to_owned());
+                Reply::boxed(async move { r.get(&project, &id).await })
+            }
         }
     }
 
@@ -262,6 +271,10 @@ impl State {
     pub fn delete(&self, project: &str, id: &str) -> Reply<bool> {
         match &self.backend {
             Backend::Embedded(s) => s.delete(project, id),
+            Backend::Redis(r) => {
+                let (r, project, id) = (r.clone(), project.to_owned(), id.to_owned());
+                Reply::boxed(async move { r.delete(&project, &id).await })
+            }
         }
     }
 
@@ -272,6 +285,10 @@ impl State {
     pub fn conversation(&self, project: &str, id: &str) -> Reply<Option<Vec<u8>>> {
         match &self.backend {
             Backend::Embedded(s) => s.conversation(project, id),
+            Backend::Redis(r) => {
+                let (r, project, id) = (r.clone(), project.to_owned(), id.to_owned());
+                Reply::boxed(async move { r.conversation(&project, &id).await })
+            }
         }
     }
 
@@ -280,6 +297,7 @@ impl State {
     pub fn sweep(&self) -> Reply<usize> {
         match &self.backend {
             Backend::Embedded(s) => s.sweep(),
+            Backend::Redis(_) => Reply::now(Ok(0)),
         }
     }
 
@@ -287,6 +305,7 @@ impl State {
     pub fn ready(&self) -> bool {
         match &self.backend {
             Backend::Embedded(s) => s.ready(),
+            Backend::Redis(r) => r.ready(),
         }
     }
 
@@ -294,6 +313,19 @@ impl State {
     pub fn usage(&self) -> Usage {
         match &self.backend {
             Backend::Embedded(s) => s.usage(),
+            Backend::Redis(r) => {
+                let _ = r;
+                Usage::default()
+            }
+        }
+    }
+
+    /// Called on each worker's thread as it starts, inside its runtime: a shared store opens the
+    /// worker's own connection there.
+    pub fn start_worker(&self) {
+        match &self.backend {
+            Backend::Embedded(_) => {}
+            Backend::Redis(r) => r.start_worker(),
         }
     }
 
@@ -303,6 +335,10 @@ impl State {
     pub fn close(self, timeout: Duration) -> bool {
         match self.backend {
             Backend::Embedded(s) => s.close(timeout),
+            Backend::Redis(r) => {
+                drop(r);
+                true
+            }
         }
     }
 }
@@ -355,6 +391,9 @@ pub struct Reply<T: 'static>(ReplyState<T>);
 enum ReplyState<T: 'static> {
     Now(Option<Result<T, StateError>>),
     Wait(flume::r#async::RecvFut<'static, Result<T, StateError>>),
+    /// The Redis backend's call on the worker's own connection (not `Send`: it stays on the
+    /// worker that made it).
+    Call(Pin<Box<dyn Future<Output = Result<T, StateError>>>>),
 }
 
 // Nothing is pinned in place: the answer is moved out whole, and flume's future is `Unpin`.
@@ -363,6 +402,10 @@ impl<T> Unpin for Reply<T> {}
 impl<T> Reply<T> {
     fn now(r: Result<T, StateError>) -> Reply<T> {
         Reply(ReplyState::Now(Some(r)))
+    }
+
+    fn boxed(f: impl Future<Output = Result<T, StateError>> + 'static) -> Reply<T> {
+        Reply(ReplyState::Call(Box::pin(f)))
     }
 }
 
@@ -377,6 +420,7 @@ impl<T> Future for Reply<T> {
                     "reply polled after it completed",
                 ))
             })),
+            ReplyState::Call(f) => f.as_mut().poll(cx),
             ReplyState::Wait(f) => Pin::new(f).poll(cx).map(|r| {
                 r.unwrap_or_else(|_| {
                     Err(StateError::new(

@@ -79,12 +79,15 @@ impl RedisStore {
         self.health.is_up()
     }
 
+    /// Makes this worker's client and starts its connection (inside the worker's runtime).
+    pub fn start_worker(&self) {
+        self.client().start();
+    }
+
     fn client(&self) -> Rc<Redis> {
         CLIENT.with(|c| {
             c.borrow_mut()
-                .get_or_insert_with(|| {
-                    Rc::new(Redis::new(self.cfg.clone(), self.health.clone()))
-                })
+                .get_or_insert_with(|| Rc::new(Redis::new(self.cfg.clone(), self.health.clone())))
                 .clone()
         })
     }
@@ -95,7 +98,7 @@ impl RedisStore {
 
     /// Stores `rec`; returns once Redis acknowledged it.
     pub async fn put(&self, project: &str, rec: Record) -> Result<(), StateError> {
-        let size = rec.input.len() + rec.output.len() + rec.response.len();
+        let size = (rec.input.len() + rec.output.len() + rec.response.len()) as u64;
         if size > MAX_RECORD_BYTES {
             return Err(StateError::new(
                 StateErrorKind::TooLarge,
@@ -132,7 +135,9 @@ impl RedisStore {
         ];
         let replies = self.client().pipeline(&cmds).await.map_err(unavailable)?;
         match replies.last() {
-            Some(Value::Array(results)) if results.iter().all(|v| !matches!(v, Value::Error(_))) => {
+            Some(Value::Array(results))
+                if results.iter().all(|v| !matches!(v, Value::Error(_))) =>
+            {
                 Ok(())
             }
             other => Err(StateError::new(

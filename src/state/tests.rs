@@ -67,7 +67,9 @@ async fn a_full_queue_fails_fast() {
         ..Options::default()
     };
     let state = State::open_with(&config("queue-full"), opts).unwrap();
-    let Backend::Embedded(store) = &state.backend;
+    let Backend::Embedded(store) = &state.backend else {
+        unreachable!("the config is embedded");
+    };
     let (started, started_rx) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
     store.hold_writer(Hold {
