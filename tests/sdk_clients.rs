@@ -81,6 +81,8 @@ fn official_sdks_against_the_gateway() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = env!("CARGO_BIN_EXE_switchyard");
     let python = sdk_venv(root).unwrap_or_else(|e| panic!("{e}"));
+    // The conversation-state tests run each store, Redis's against their own redis-server.
+    common::redis_server::ensure_redis_server();
 
     let out = Command::new(&python)
         .args(["-m", "pytest", "tests/sdk", "-q", "-p", "no:cacheprovider"])

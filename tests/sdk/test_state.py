@@ -5,10 +5,13 @@ without Responses (translated to its chat completions), an Anthropic one (transl
 messages), an OpenAI one serving Responses itself (relayed), and the built-in mock. The
 recorder in front of the mock-upstream shows what each provider was sent: the whole earlier
 conversation, never the `previous_response_id`. Then `store: false`, GET, input_items, DELETE
-and the 404s, in the OpenAI shape.
+and the 404s, in the OpenAI shape; each on the embedded store and on Redis.
 """
 
 import json
+import socket
+import subprocess
+import time
 
 import openai
 import pytest
@@ -16,7 +19,7 @@ import pytest
 from conftest import TOKEN, _start_gateway
 
 
-def state_config(upstream_url: str) -> str:
+def state_config(upstream_url: str, state: str) -> str:
     return f"""
 [server]
 listen = "127.0.0.1:0"
@@ -75,13 +78,47 @@ models = ["gpt-chat", "claude-x", "gpt-x", "mock-m"]
 slug = "elsewhere"
 tokens = ["{TOKEN}"]
 models = ["gpt-x"]
+
+{state}
 """
 
 
 @pytest.fixture(scope="module")
-def state_gw(servers, workdir, recorder):
+def redis_url():
+    """A redis-server of its own on a free port (tests/sdk_clients.rs installs it if missing)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                c.sendall(b"PING\r\n")
+                if c.recv(16).startswith(b"+PONG"):
+                    break
+        except OSError:
+            pass
+        assert proc.poll() is None, "redis-server exited"
+        assert time.monotonic() < deadline, "redis-server did not answer PING"
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def state_gw(request, servers, workdir, recorder):
+    """The state config on each store: the embedded default, and Redis."""
+    state = ""
+    if request.param == "redis":
+        state = f'[state]\nbackend = "redis"\nredis_url = "{request.getfixturevalue("redis_url")}"'
     recorder.take()
-    return _start_gateway(servers, workdir, "gateway-state", state_config(recorder.url))
+    name = f"gateway-state-{request.param}"
+    return _start_gateway(servers, workdir, name, state_config(recorder.url, state))
 
 
 def client(gw, project="main") -> openai.OpenAI:
