@@ -14,7 +14,7 @@ use crate::scan::members::{elements, get, members, str_content};
 /// Appends this turn's `input` (its raw JSON value) as a JSON array of items: a string is one
 /// user message, as the Responses API reads it; an array is taken as it is.
 pub fn turn_items(input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-    let v = trim(input);
+    let v = input.trim_ascii();
     match v.first() {
         Some(b'"') => {
             out.extend_from_slice(br#"[{"type":"message","role":"user","content":"#);
@@ -118,23 +118,11 @@ pub fn valid_id(id: &[u8]) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
 }
 
-fn trim(v: &[u8]) -> &[u8] {
-    let s = v
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let e = v
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(s, |e| e + 1);
-    &v[s..e]
-}
-
 /// The inside of a JSON array, trimmed (empty for `[]`).
 fn inner(a: &[u8]) -> &[u8] {
-    let a = trim(a);
+    let a = a.trim_ascii();
     match a {
-        [b'[', rest @ .., b']'] => trim(rest),
+        [b'[', rest @ .., b']'] => rest.trim_ascii(),
         _ => a,
     }
 }

@@ -190,18 +190,8 @@ impl Gateway {
         let history = state
             .conversation(project, prev)
             .await
-            .map_err(|e| {
-                Error::gateway(
-                    ErrorKind::StateUnavailable,
-                    format!("the conversation store is unavailable: {e}"),
-                )
-            })?
-            .ok_or_else(|| {
-                Error::client(
-                    ErrorKind::NoSuchResponse,
-                    format!("no response with id '{prev}' in this project"),
-                )
-            })?;
+            .map_err(stored::unavailable)?
+            .ok_or_else(|| stored::not_found(prev.as_bytes()))?;
         let mut expanded = Vec::with_capacity(body.len() + history.len() + 16);
         conversation::expand(body, &history, &turn, &mut expanded)?;
         let req = Request {

@@ -95,7 +95,8 @@ pub async fn answer(
     Ok(o)
 }
 
-fn not_found(id: &[u8]) -> Error {
+/// The 404 of an id this project has no response under.
+pub(super) fn not_found(id: &[u8]) -> Error {
     Error::client(
         ErrorKind::NoSuchResponse,
         format!(
@@ -113,7 +114,8 @@ pub(super) fn no_state() -> Error {
     )
 }
 
-fn unavailable(e: StateError) -> Error {
+/// The 503 of a store that could not answer.
+pub(super) fn unavailable(e: StateError) -> Error {
     Error::gateway(
         ErrorKind::StateUnavailable,
         format!("the conversation store is unavailable: {e}"),
