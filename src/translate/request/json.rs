@@ -121,10 +121,65 @@ pub fn value_as_string(out: &mut Vec<u8>, v: &Value<'_>) {
 /// The check is the gateway's own scanner, which validates a whole object without building
 /// a tree (a second simd-json parse per call cost more than the rest of the call's
 /// translation). A key the scanner tracks seen twice is still valid JSON.
+///
+/// The scanner follows RFC 8259's grammar, which takes any exponent (`11e400`); a provider's
+/// parser rejects a number past `f64`'s range. So text with an exponent, rare in arguments, is
+/// also parsed (on a copy) and sent only if that parse takes it.
 pub fn args_object(out: &mut Vec<u8>, text: &str) {
     let t = text.trim();
-    match scan_top_level(t.as_bytes()) {
-        Ok(_) | Err(ScanError::DuplicateKey(_)) => out.extend_from_slice(t.as_bytes()),
-        Err(_) => out.extend_from_slice(b"{}"),
+    let ok = match scan_top_level(t.as_bytes()) {
+        Ok(_) | Err(ScanError::DuplicateKey(_)) => {
+            !has_exponent(t.as_bytes()) || simd_json::to_tape(&mut t.as_bytes().to_vec()).is_ok()
+        }
+        Err(_) => false,
+    };
+    if ok {
+        out.extend_from_slice(t.as_bytes());
+    } else {
+        out.extend_from_slice(b"{}");
+    }
+}
+
+/// Whether valid JSON `t` has a number with an exponent: an `e` or `E` right after a digit,
+/// outside strings (`true` and `false` have theirs after letters).
+fn has_exponent(t: &[u8]) -> bool {
+    let (mut in_str, mut esc) = (false, false);
+    for (i, &c) in t.iter().enumerate() {
+        if in_str {
+            match c {
+                _ if esc => esc = false,
+                b'\\' => esc = true,
+                b'"' => in_str = false,
+                _ => {}
+            }
+        } else if c == b'"' {
+            in_str = true;
+        } else if (c == b'e' || c == b'E') && i > 0 && t[i - 1].is_ascii_digit() {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod args_tests {
+    use super::args_object;
+
+    fn args(text: &str) -> String {
+        let mut out = Vec::new();
+        args_object(&mut out, text);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// Fuzz finding: `11e400` is RFC 8259 grammar but past `f64`; a provider's parser (and
+    /// simd-json) rejects it, so it must never reach an Anthropic `input`.
+    #[test]
+    fn numbers_past_f64_are_not_sent_as_arguments() {
+        assert_eq!(args(r#"{"a":11e400}"#), "{}");
+        assert_eq!(
+            args(r#"{"a":1.5e3,"b":true,"c":"1e999"}"#),
+            r#"{"a":1.5e3,"b":true,"c":"1e999"}"#
+        );
+        assert_eq!(args(r#" {"a":false} "#), r#"{"a":false}"#);
     }
 }
