@@ -100,6 +100,8 @@ pub struct Usage {
     pub input: u64,
     /// Output (completion) tokens.
     pub output: u64,
+    /// Of `input`, tokens read from the provider's prompt cache.
+    pub cache_read: u64,
 }
 
 /// The upstream's `content-type`, relayed as sent when it is plain visible ASCII (no header
@@ -339,6 +341,7 @@ impl From<translate::Usage> for Usage {
         Usage {
             input: u.input,
             output: u.output,
+            cache_read: u.cache_read,
         }
     }
 }
