@@ -56,6 +56,14 @@ impl<const N: usize> Window<N> {
         }
     }
 
+    /// Takes `v` from counter `i` of the current bucket (owner only), never below zero: a
+    /// correction of something added earlier, maybe into a bucket that has since rotated.
+    fn sub(&self, now: u64, bucket: u64, i: usize, v: u64) {
+        self.add(now, bucket, [0; N]);
+        let c = &self.cur[i];
+        c.store(c.load(Relaxed).saturating_sub(v), Relaxed);
+    }
+
     /// The sliding-window estimate of each counter at `now` (any thread).
     fn read(&self, now: u64, bucket: u64) -> [f64; N] {
         let start = self.start_ms.load(Relaxed);
@@ -277,6 +285,18 @@ impl ModelStats {
         self.shard(worker)
             .usage
             .add(now, window_ms / 2, [1, (spend_usd * 1e6).round() as u64]);
+    }
+
+    /// Corrects the spend counted at send time by `delta_usd` (real cost minus the
+    /// estimate charged; negative when the estimate was high), without counting a call.
+    pub fn adjust_spend(&self, worker: usize, now: u64, window_ms: u64, delta_usd: f64) {
+        let micro = (delta_usd.abs() * 1e6).round() as u64;
+        let w = &self.shard(worker).usage;
+        if delta_usd >= 0.0 {
+            w.add(now, window_ms / 2, [0, micro]);
+        } else {
+            w.sub(now, window_ms / 2, 1, micro);
+        }
     }
 
     /// Calls and spend (USD) over the window, all workers.
