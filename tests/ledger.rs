@@ -197,3 +197,11 @@ fn a_budget_counts_the_real_cost_not_the_estimate() {
     assert_eq!(r.status, 429, "{}", r.text());
     assert_eq!(up.requests().len(), 1);
 }
+
+#[test]
+fn metrics_show_the_dropped_line_count() {
+    let up = Capture::start(reply);
+    let dir = temp_dir("ledger-metrics");
+    let gw = serve(&up, &dir, "");
+    assert_eq!(gw.metric("switchyard_ledger_dropped_total"), 0);
+}

@@ -335,6 +335,21 @@ pub fn now_ms() -> u64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn spend_is_settled_up_and_down_never_below_zero() {
+        let m = ModelStats::new(1);
+        let (now, win) = (1_000_000, 60_000);
+        m.record_usage(0, now, win, 0.5);
+        m.adjust_spend(0, now, win, 0.25);
+        assert_eq!(m.usage(now, win), (1.0, 0.75));
+        m.adjust_spend(0, now, win, -0.5);
+        assert_eq!(m.usage(now, win), (1.0, 0.25));
+        // A correction larger than what the bucket holds (it rotated since) stops at zero.
+        m.adjust_spend(0, now + win / 2, win, -1.0);
+        let (_, spend) = m.usage(now + win / 2, win);
+        assert!((0.0..=0.25).contains(&spend), "{spend}");
+    }
+
     fn cfg() -> RoutingConfig {
         RoutingConfig {
             health_window_ms: 10_000,
