@@ -59,6 +59,11 @@ fn expected_cost() -> f64 {
 
 /// A gateway on `up` writing its ledger to `dir`, the project's `extra` lines appended.
 fn serve(up: &Capture, dir: &Path, project_extra: &str) -> Server {
+    serve_with(up, dir, "", project_extra)
+}
+
+/// [`serve`] with more `[usage]` lines.
+fn serve_with(up: &Capture, dir: &Path, usage_extra: &str, project_extra: &str) -> Server {
     let cfg = format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -68,6 +73,7 @@ workers = 1
 [usage]
 ledger = {ledger}
 access_log = ""
+{usage_extra}
 
 [[providers]]
 id = "up"
@@ -204,4 +210,35 @@ fn metrics_show_the_dropped_line_count() {
     let dir = temp_dir("ledger-metrics");
     let gw = serve(&up, &dir, "");
     assert_eq!(gw.metric("switchyard_ledger_dropped_total"), 0);
+}
+
+#[test]
+fn the_ledger_rotates_at_its_size_limit() {
+    let up = Capture::start(reply);
+    let dir = temp_dir("ledger-rotate");
+    let gw = serve_with(&up, &dir, "ledger_max_bytes = 4096\nledger_keep = 2", "");
+    let path = dir.join("usage.ndjson");
+    let mut c = gw.connect();
+    // Lines are ~400 bytes: 40 of them fill the file and one rotated file and start a second.
+    for _ in 0..40 {
+        c.send(&post(CHAT, TOKEN, &chat_body("m1", false), ""))
+            .unwrap();
+        assert_eq!(c.response().status, 200);
+    }
+    let rotated = |n: u32| dir.join(format!("usage.ndjson.{n}"));
+    let deadline = Instant::now() + LOG_WAIT;
+    while !rotated(2).exists() {
+        assert!(Instant::now() < deadline, "no usage.ndjson.2 in {dir:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for p in [path.clone(), rotated(1), rotated(2)] {
+        let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(len <= 4096, "{p:?} is {len} bytes");
+    }
+    assert!(
+        !rotated(3).exists(),
+        "ledger_keep = 2 keeps two rotated files"
+    );
+    let full = std::fs::read_to_string(rotated(1)).unwrap();
+    assert!(full.len() > 3000 && full.lines().all(|l| l.starts_with("{\"ts\"")));
 }

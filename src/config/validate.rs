@@ -596,6 +596,29 @@ mod tests {
     }
 
     #[test]
+    fn usage_keys_have_defaults_and_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[usage]\n";
+        let u = Config::parse(base, "t").unwrap().usage;
+        assert_eq!(
+            (u.ledger.as_str(), u.access_log.as_str()),
+            ("usage.ndjson", "stderr")
+        );
+        assert_eq!((u.ledger_max_bytes, u.ledger_keep), (100 << 20, 5));
+        assert_eq!(
+            problems(&format!(
+                "{base}ledger = \"x\"\naccess_log = \"x\"\nledger_max_bytes = 10\nqueue_depth = 0\n"
+            )),
+            vec![
+                "usage.ledger_max_bytes: must be at least 4096",
+                "usage.queue_depth: must be greater than 0",
+                "usage.access_log: must not be the ledger's file",
+            ]
+        );
+    }
+
+    #[test]
     fn plain_tokens_are_warnings() {
         let text = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n[[models]]\nid = \"m\"\nprovider = \"p\"\n\
                     [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\ntokens = [\"sha256:e1609e2925ce817b38987ec53546776448ff446514c057ab93514070f5dea24f\", \"sk-lr-plain\"]\n";
