@@ -42,6 +42,13 @@ fn answer(s: &mut TcpStream, shared: &Shared) {
         b"/metrics" => {
             let mut text = String::with_capacity(4096);
             crate::metrics::render(&shared.stats, &mut text);
+            let _ = std::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(
+                    "# HELP switchyard_ledger_dropped_total Usage ledger and access log lines dropped because the writer fell behind.\n# TYPE switchyard_ledger_dropped_total counter\nswitchyard_ledger_dropped_total {}\n",
+                    crate::usage::ledger::dropped()
+                ),
+            );
             (200, "text/plain; version=0.0.4", text)
         }
         b"/health" => (200, "text/plain", "ok\n".to_string()),

@@ -38,3 +38,4 @@ pub mod tokens;
 pub mod trace;
 pub mod translate;
 pub mod upstream;
+pub mod usage;

@@ -225,6 +225,11 @@ fn serve(flags: &Flags) -> i32 {
             return EXIT_RUNTIME;
         }
     };
+    // Files the operator named that cannot be opened stop the start, as the store does.
+    if let Err(e) = crate::usage::ledger::start(&cfg.usage) {
+        eprintln!("switchyard: the usage ledger or access log ([usage]): {e}");
+        return EXIT_RUNTIME;
+    }
     let notice = format!(
         "embedded config: built-in mock provider, project \"default\"; dev token: {}",
         crate::config::DEV_TOKEN

@@ -97,6 +97,18 @@ impl Default for StateConfig {
     }
 }
 
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            ledger: "usage.ndjson".into(),
+            ledger_max_bytes: 100 << 20,
+            ledger_keep: 5,
+            access_log: "stderr".into(),
+            queue_depth: 8192,
+        }
+    }
+}
+
 pub(super) fn connect_timeout() -> u64 {
     5_000
 }

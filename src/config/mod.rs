@@ -94,6 +94,9 @@ pub struct Config {
     /// Health-check tuning.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// The usage ledger and the JSON access log.
+    #[serde(default)]
+    pub usage: UsageConfig,
 }
 
 /// `[server]`.
@@ -328,6 +331,23 @@ pub struct StateConfig {
     pub ttl_s: u64,
     /// Past this many bytes of live records the oldest are evicted; 0 = unlimited.
     pub max_bytes: u64,
+}
+
+/// `[usage]`: the usage ledger and the JSON access log, both written by one thread off the
+/// workers (`usage::ledger`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// NDJSON ledger file, relative to the working directory; "" = off.
+    pub ledger: String,
+    /// The ledger is rotated (renamed to `<ledger>.1`) before it would pass this size.
+    pub ledger_max_bytes: u64,
+    /// Rotated files kept (`.1` newest ... `.N` oldest); 0 keeps none.
+    pub ledger_keep: u32,
+    /// The JSON access log: "stderr", a file path, or "" = off.
+    pub access_log: String,
+    /// Lines waiting for the writer thread; past this they are dropped and counted.
+    pub queue_depth: usize,
 }
 
 /// Every problem found in a config, each with its place.

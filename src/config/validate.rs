@@ -31,6 +31,10 @@ const OWNED_HEADERS: &[&str] = &[
 /// a config file that gets copied, committed and printed.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key"];
 
+/// Smallest `[usage] ledger_max_bytes`: a few lines (one is ~400 bytes), so a file always
+/// holds at least one whole line.
+pub const MIN_LEDGER_BYTES: u64 = 4096;
+
 /// Smallest nonzero `[state] max_bytes`: below a mebibyte the store would evict on nearly every
 /// write and keep too few turns to continue a conversation; 0 is the way to say "no cap".
 const MIN_STATE_BYTES: u64 = 1 << 20;
@@ -242,6 +246,17 @@ impl Config {
             errs.push(format!(
                 "state.max_bytes: must be 0 (unlimited) or at least {MIN_STATE_BYTES}"
             ));
+        }
+        if self.usage.ledger_max_bytes < MIN_LEDGER_BYTES {
+            errs.push(format!(
+                "usage.ledger_max_bytes: must be at least {MIN_LEDGER_BYTES}"
+            ));
+        }
+        if self.usage.queue_depth == 0 {
+            errs.push("usage.queue_depth: must be greater than 0".into());
+        }
+        if !self.usage.ledger.is_empty() && self.usage.ledger == self.usage.access_log {
+            errs.push("usage.access_log: must not be the ledger's file".into());
         }
         errs
     }
@@ -576,6 +591,29 @@ mod tests {
             vec![
                 "state.ttl_s: must be greater than 0",
                 "state.max_bytes: must be 0 (unlimited) or at least 1048576",
+            ]
+        );
+    }
+
+    #[test]
+    fn usage_keys_have_defaults_and_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[usage]\n";
+        let u = Config::parse(base, "t").unwrap().usage;
+        assert_eq!(
+            (u.ledger.as_str(), u.access_log.as_str()),
+            ("usage.ndjson", "stderr")
+        );
+        assert_eq!((u.ledger_max_bytes, u.ledger_keep), (100 << 20, 5));
+        assert_eq!(
+            problems(&format!(
+                "{base}ledger = \"x\"\naccess_log = \"x\"\nledger_max_bytes = 10\nqueue_depth = 0\n"
+            )),
+            vec![
+                "usage.ledger_max_bytes: must be at least 4096",
+                "usage.queue_depth: must be greater than 0",
+                "usage.access_log: must not be the ledger's file",
             ]
         );
     }

@@ -39,6 +39,9 @@ pub struct Attempts {
     pub last: Option<(u16, Result<Relayed, Error>)>,
     /// Candidates tried.
     pub tried: usize,
+    /// The cost estimate charged for the last attempt (USD), corrected to the real cost once
+    /// the answer's usage is known.
+    pub estimate: f64,
 }
 
 /// What the earlier phases established, read by every attempt.
@@ -71,6 +74,7 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         failed: SmallVec::new(),
         last: None,
         tried: 0,
+        estimate: 0.0,
     };
     for cand in cands.iter() {
         let m = cand.model;
@@ -107,6 +111,7 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         match result {
             Err(e) if e.may_fail_over() => at.failed.push((m, e)),
             r => {
+                at.estimate = cost;
                 at.last = Some((m, r));
                 break;
             }
@@ -246,6 +251,19 @@ async fn one(
     let r = relay::answer(&plan, up, w.stats(), ex, client, bufs, keep.as_mut()).await;
     bufs.scratch = out;
     r
+}
+
+/// Corrects the budgets charged [`charge`]'s estimate to the real cost (`delta` = real -
+/// estimate, negative when the estimate was high).
+pub fn settle(w: &Worker, req: &Request<'_>, project: u16, model: &Model, delta: f64) {
+    let now = stats::now_ms();
+    if let Some(b) = &model.budget {
+        model.stats.adjust_spend(w.index, now, b.window_ms, delta);
+    }
+    let proj = &req.table.projects[project as usize];
+    if let Some(b) = &proj.budget {
+        proj.stats.adjust_spend(w.index, now, b.window_ms, delta);
+    }
 }
 
 /// Charges the candidate's estimate to the model's and the project's budgets.

@@ -14,6 +14,55 @@ use crate::route::{stats, RouteTable};
 use crate::server::conn::{Outcome, Request};
 use crate::server::worker::Worker;
 
+/// What the ledger line says of a request beyond its status: filled as the phases learn it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Served {
+    /// The project the token acts for.
+    pub project: Option<u16>,
+    /// The token's digest.
+    pub token: Option<[u8; 32]>,
+    /// The model that answered, or the last one tried.
+    pub model: Option<u16>,
+    /// Upstream attempts.
+    pub attempts: u32,
+    /// Tokens the upstream reported.
+    pub usage: Option<crate::relay::Usage>,
+    /// Real cost (USD) from `usage`.
+    pub cost: f64,
+    /// Upstream time to first byte, µs.
+    pub ttfb_us: Option<u64>,
+}
+
+/// Records one answered request in the usage ledger and the access log (off the worker:
+/// `usage::ledger`).
+pub fn ledger(req: &Request<'_>, served: &Served, status: u16, started: std::time::Instant) {
+    if !crate::usage::ledger::enabled() {
+        return;
+    }
+    let table = req.table;
+    let path = req.path();
+    let path = &path[..memchr::memchr(b'?', path).unwrap_or(path.len())];
+    let model = served.model.map(|m| &table.models[m as usize]);
+    let e = crate::usage::ledger::Entry {
+        ts_ms: stats::now_ms(),
+        trace_id: req.trace_id.as_str(),
+        project: served
+            .project
+            .map(|p| table.projects[p as usize].slug.as_str()),
+        token_digest: served.token.as_ref(),
+        route: std::str::from_utf8(path).unwrap_or("-"),
+        model: model.map(|m| m.id.as_str()),
+        provider: served.model.map(|m| table.provider_of(m).id.as_str()),
+        status,
+        attempts: served.attempts,
+        usage: served.usage,
+        cost_usd: served.cost,
+        latency_ms: started.elapsed().as_secs_f64() * 1e3,
+        ttfb_ms: served.ttfb_us.map(|t| t as f64 / 1e3),
+    };
+    crate::usage::ledger::record(&e);
+}
+
 /// Records the attempts and logs the decision; gives the request's result.
 pub fn finish(
     w: &Worker,
@@ -21,6 +70,7 @@ pub fn finish(
     a: &Admitted,
     cands: &Decision,
     at: &mut Attempts,
+    served: &mut Served,
 ) -> Result<Outcome, Error> {
     let table = req.table;
     let now = stats::now_ms();
@@ -39,9 +89,18 @@ pub fn finish(
     }
     let tried = at.tried;
     let last_model = at.last.as_ref().map(|(m, _)| *m);
+    served.attempts = tried as u32;
+    served.model = last_model.or(at.failed.last().map(|(m, _)| *m));
     let result = match at.last.take() {
         Some((m, Ok(r))) => {
-            let stats = &table.models[m as usize].stats;
+            let model = &table.models[m as usize];
+            served.ttfb_us = Some(r.first_byte_us);
+            served.usage = r.usage;
+            if let Some(u) = &r.usage {
+                served.cost = crate::usage::cost(model, u);
+                attempt::settle(w, req, a.project, model, served.cost - at.estimate);
+            }
+            let stats = &model.stats;
             if r.end == End::Cut {
                 stats.record_err(w.index, now, &table.routing);
             } else {

@@ -60,6 +60,24 @@ impl Service for Gateway {
         stream: &mut TcpStream,
         bufs: &mut Bufs,
     ) -> Outcome {
+        let started = std::time::Instant::now();
+        let mut served = log::Served::default();
+        let o = self.answer(w, req, stream, bufs, &mut served).await;
+        log::ledger(req, &served, o.status, started);
+        o
+    }
+}
+
+impl Gateway {
+    /// Answers one request; what the ledger line needs beyond the status goes in `served`.
+    async fn answer(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+        served: &mut log::Served,
+    ) -> Outcome {
         let idle = req.table.limits.idle_timeout;
         let anthropic_hdr =
             req.header(b"x-api-key").is_some() || req.header(b"anthropic-version").is_some();
@@ -82,7 +100,16 @@ impl Service for Gateway {
             return respond::error(idle, stream, protocol, &req.trace_id, &err, bufs).await;
         };
         match self
-            .phases(w, req, endpoint, target.slug, anthropic_hdr, stream, bufs)
+            .phases(
+                w,
+                req,
+                endpoint,
+                target.slug,
+                anthropic_hdr,
+                stream,
+                bufs,
+                served,
+            )
             .await
         {
             Ok(o) => o,
@@ -122,23 +149,28 @@ impl Gateway {
         anthropic_hdr: bool,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
         let admitted = filter::admit(req, endpoint, slug, &mut bufs.auth)?;
+        served.project = Some(admitted.project);
+        // `admit` just checked this request's token against the connection's cache.
+        served.token = bufs.auth.as_ref().map(|(_, d)| *d);
         if endpoint == Endpoint::Models {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
         let scanned = body::scan(req, endpoint)?;
         if endpoint == Endpoint::Responses {
             return self
-                .responses(w, req, &admitted, scanned, stream, bufs)
+                .responses(w, req, &admitted, scanned, stream, bufs, served)
                 .await;
         }
-        self.attempts(w, req, &admitted, &scanned, None, stream, bufs)
+        self.attempts(w, req, &admitted, &scanned, None, stream, bufs, served)
             .await
     }
 
     /// A `/v1/responses` turn: the stored conversation it continues put in front of its input,
     /// and the answer kept unless `store: false` (see `conversation`).
+    #[allow(clippy::too_many_arguments)]
     async fn responses(
         &self,
         w: &Worker,
@@ -147,6 +179,7 @@ impl Gateway {
         scanned: body::Scanned<'_>,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
         let body = req.body;
         let top = &scanned.top;
@@ -167,7 +200,7 @@ impl Gateway {
         };
         if !store && previous.is_none() {
             return self
-                .attempts(w, req, admitted, &scanned, None, stream, bufs)
+                .attempts(w, req, admitted, &scanned, None, stream, bufs, served)
                 .await;
         }
         let mut turn = Vec::new();
@@ -184,7 +217,7 @@ impl Gateway {
         let keep = store.then_some(&keep);
         let Some(prev) = previous else {
             return self
-                .attempts(w, req, admitted, &scanned, keep, stream, bufs)
+                .attempts(w, req, admitted, &scanned, keep, stream, bufs, served)
                 .await;
         };
         let history = state
@@ -199,7 +232,7 @@ impl Gateway {
             ..*req
         };
         let scanned = body::scan(&req, Endpoint::Responses)?;
-        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs)
+        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs, served)
             .await
     }
 
@@ -214,6 +247,7 @@ impl Gateway {
         keep: Option<&crate::relay::keep::Turn<'_>>,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
         let cands = decide::candidates(req, admitted, scanned)?;
         let cx = attempt::Ctx {
@@ -226,6 +260,6 @@ impl Gateway {
             keep,
         };
         let mut attempts = attempt::run(&cx, stream, bufs).await;
-        log::finish(w, req, admitted, &cands, &mut attempts)
+        log::finish(w, req, admitted, &cands, &mut attempts, served)
     }
 }

@@ -100,6 +100,8 @@ pub struct Usage {
     pub input: u64,
     /// Output (completion) tokens.
     pub output: u64,
+    /// Of `input`, tokens read from the provider's prompt cache.
+    pub cache_read: u64,
 }
 
 /// The upstream's `content-type`, relayed as sent when it is plain visible ASCII (no header
@@ -215,6 +217,7 @@ pub async fn answer(
                     Some(k) => k.store(&ex.buf[start..end]).await,
                     None => Ok(()),
                 };
+                usage = crate::usage::parse_body(plan.protocol, &ex.buf[start..end]);
                 match kept {
                     Ok(()) => whole(plan, client, status, &ex, start, end, bufs).await,
                     Err(e) => {
@@ -282,11 +285,12 @@ pub async fn answer(
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
     }
-    let mut usage = None;
-    let (end, bytes) = match plan.xlate {
+    let ((end, bytes), usage) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
-            relay_stream(&mut ex, client, gap, idle, proto, keep).await
+            let mut tap = crate::usage::StreamTap::new(proto);
+            let r = relay_stream(&mut ex, client, gap, idle, proto, keep, &mut tap).await;
+            (r, tap.usage())
         }
         Some(session) => {
             let mut tr = Translator::new(session, &ids(plan));
@@ -300,8 +304,7 @@ pub async fn answer(
                 keep,
             )
             .await;
-            usage = tr.usage().map(Usage::from);
-            r
+            (r, tr.usage().map(Usage::from))
         }
     };
     let (end, keep_alive, reusable) = match end {
@@ -339,6 +342,7 @@ impl From<translate::Usage> for Usage {
         Usage {
             input: u.input,
             output: u.output,
+            cache_read: u.cache_read,
         }
     }
 }
@@ -427,6 +431,7 @@ async fn relay_stream(
     client_timeout: std::time::Duration,
     protocol: Protocol,
     mut keep: Option<&mut Keep<'_>>,
+    tap: &mut crate::usage::StreamTap,
 ) -> (StreamEnd, usize) {
     let mut relayed = 0usize;
     let framing = ex.head.framing;
@@ -474,6 +479,7 @@ async fn relay_stream(
             buf.extend_from_slice(b"\r\n");
             w_end = buf.len();
             let p = &buf[data_start..data_start + payload];
+            tap.feed(p);
             if payload >= 2 {
                 tail = [p[payload - 2], p[payload - 1]];
             } else {
