@@ -225,6 +225,22 @@ impl Config {
             }
         }
 
+        for (i, p) in self.projects.iter().enumerate() {
+            for (key, l) in [("limits", &p.limits), ("token_limits", &p.token_limits)] {
+                let Some(l) = l else { continue };
+                if l.rpm == 0 && l.tpm == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}: set rpm or tpm to a positive number"
+                    ));
+                }
+                if l.window_ms == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}.window_ms: must be greater than 0"
+                    ));
+                }
+            }
+        }
+
         if let Some(other) = self.state.backend.unknown() {
             errs.push(format!(
                 "state.backend: {other:?} is not one of {}",
