@@ -560,6 +560,33 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_need_a_positive_number() {
+        let project = |lines: &str| {
+            format!(
+                "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                 [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                 [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n{lines}\n"
+            )
+        };
+        assert!(problems(&project("limits = { rpm = 600, tpm = 200000 }")).is_empty());
+        assert!(problems(&project("token_limits = { tpm = 1000 }")).is_empty());
+        assert_eq!(
+            problems(&project("limits = {}\ntoken_limits = { rpm = 0, tpm = 0 }")),
+            vec![
+                "projects[0].limits: set rpm or tpm to a positive number",
+                "projects[0].token_limits: set rpm or tpm to a positive number",
+            ]
+        );
+        assert_eq!(
+            problems(&project("limits = { rpm = 1, window_ms = 0 }")),
+            vec!["projects[0].limits.window_ms: must be greater than 0"]
+        );
+        // Negative numbers and unknown keys do not parse.
+        assert_eq!(problems(&project("limits = { rpm = -1 }")).len(), 1);
+        assert_eq!(problems(&project("limits = { rps = 1 }")).len(), 1);
+    }
+
+    #[test]
     fn names_parse_once_in_order() {
         let text = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
                     [[models]]\nid = \"m\"\nprovider = \"p\"\ncapabilities = [\"json\", \"vision\"]\n\
