@@ -23,6 +23,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod http1;
+pub mod limits;
 pub mod metrics;
 pub mod mock;
 pub mod netio;

@@ -132,3 +132,7 @@ pub(super) fn anthropic_version() -> String {
 pub(super) fn budget_window() -> u64 {
     60_000
 }
+
+pub(super) fn limit_window() -> u64 {
+    60_000
+}

@@ -285,6 +285,28 @@ pub struct ProjectConfig {
     /// Spend and call limits over a rolling window; exhausted -> 429.
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
+    /// Requests and tokens per minute of the whole project; over -> 429 with `retry-after`.
+    #[serde(default)]
+    pub limits: Option<RateLimitConfig>,
+    /// Requests and tokens per minute of each of the project's tokens, counted apart.
+    #[serde(default)]
+    pub token_limits: Option<RateLimitConfig>,
+}
+
+/// `limits = { rpm, tpm }`: requests and estimated tokens (input estimate + max output) per
+/// minute. Either may be left out (0 = unlimited), not both.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per window (0 = unlimited).
+    #[serde(default)]
+    pub rpm: u64,
+    /// Estimated tokens per window (0 = unlimited).
+    #[serde(default)]
+    pub tpm: u64,
+    /// Window length; one minute. A testing knob (tests shorten it), not documented.
+    #[serde(default = "defaults::limit_window")]
+    pub window_ms: u64,
 }
 
 /// A spend and/or call limit over a rolling window (`budget = { ... }` on a project or model).

@@ -229,6 +229,22 @@ impl Config {
             }
         }
 
+        for (i, p) in self.projects.iter().enumerate() {
+            for (key, l) in [("limits", &p.limits), ("token_limits", &p.token_limits)] {
+                let Some(l) = l else { continue };
+                if l.rpm == 0 && l.tpm == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}: set rpm or tpm to a positive number"
+                    ));
+                }
+                if l.window_ms == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}.window_ms: must be greater than 0"
+                    ));
+                }
+            }
+        }
+
         if let Some(other) = self.state.backend.unknown() {
             errs.push(format!(
                 "state.backend: {other:?} is not one of {}",
@@ -556,6 +572,33 @@ mod tests {
                 "state.backend: \"floppy\" is not one of embedded, redis",
             ]
         );
+    }
+
+    #[test]
+    fn rate_limits_need_a_positive_number() {
+        let project = |lines: &str| {
+            format!(
+                "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                 [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                 [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n{lines}\n"
+            )
+        };
+        assert!(problems(&project("limits = { rpm = 600, tpm = 200000 }")).is_empty());
+        assert!(problems(&project("token_limits = { tpm = 1000 }")).is_empty());
+        assert_eq!(
+            problems(&project("limits = {}\ntoken_limits = { rpm = 0, tpm = 0 }")),
+            vec![
+                "projects[0].limits: set rpm or tpm to a positive number",
+                "projects[0].token_limits: set rpm or tpm to a positive number",
+            ]
+        );
+        assert_eq!(
+            problems(&project("limits = { rpm = 1, window_ms = 0 }")),
+            vec!["projects[0].limits.window_ms: must be greater than 0"]
+        );
+        // Negative numbers and unknown keys do not parse.
+        assert_eq!(problems(&project("limits = { rpm = -1 }")).len(), 1);
+        assert_eq!(problems(&project("limits = { rps = 1 }")).len(), 1);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Admitted {
     pub endpoint: Endpoint,
     /// Project index in the request's snapshot.
     pub project: u16,
+    /// SHA-256 of the client's token (per-token limits are keyed by it).
+    pub digest: [u8; 32],
 }
 
 /// Checks method and token and picks the project.
@@ -39,7 +41,7 @@ pub fn admit(
             format!("this route takes {name}"),
         ));
     }
-    let project = authorize(req, endpoint.protocol(), slug, cache)?;
+    let (project, digest) = authorize(req, endpoint.protocol(), slug, cache)?;
     if endpoint.takes_body() && req.head.framing == BodyFraming::None {
         // RFC 9112 §6.3 would read it as an empty body; the API needs one and says so.
         return Err(Error::client(
@@ -47,16 +49,21 @@ pub fn admit(
             "a POST needs a body framed by Content-Length or chunked transfer coding",
         ));
     }
-    Ok(Admitted { endpoint, project })
+    Ok(Admitted {
+        endpoint,
+        project,
+        digest,
+    })
 }
 
-/// The project a request's token acts for (the rules are in the module doc).
+/// The project a request's token acts for (the rules are in the module doc), and the token's
+/// digest.
 pub(super) fn authorize(
     req: &Request<'_>,
     protocol: Protocol,
     slug: Option<&[u8]>,
     cache: &mut TokenCache,
-) -> Result<u16, Error> {
+) -> Result<(u16, [u8; 32]), Error> {
     let table = req.table;
     let bearer = req.header(b"authorization").and_then(|v| {
         let v = trim(v);
@@ -96,9 +103,9 @@ pub(super) fn authorize(
         return Err(Error::client(ErrorKind::Unauthorized, "invalid API key"));
     }
     match slug {
-        None => Ok(projects[0]),
+        None => Ok((projects[0], digest)),
         Some(s) => match table.project_by_slug(s) {
-            Some(p) if projects.contains(&p) => Ok(p),
+            Some(p) if projects.contains(&p) => Ok((p, digest)),
             _ => Err(Error::client(
                 ErrorKind::Forbidden,
                 "this API key may not use that project",

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | request filter and auth | `filter` | [`filter::Admitted`]: endpoint, project |
 //! | body scan | `body` | [`body::Scanned`]: located keys, model, stream flag, features |
-//! | route decision | `decide` | the candidates in try order, or a refusal |
+//! | rate limits, route decision | `decide` | the candidates in try order, or a refusal |
 //! | upstream request, send, relay | `attempt` | [`attempt::Attempts`]: each attempt's outcome |
 //! | logging | `log` | stats, the decision line; the final status |
 //!
@@ -249,6 +249,7 @@ impl Gateway {
         bufs: &mut Bufs,
         served: &mut log::Served,
     ) -> Result<Outcome, Error> {
+        decide::limits(w, req, admitted, scanned).await?;
         let cands = decide::candidates(req, admitted, scanned)?;
         let cx = attempt::Ctx {
             up: &self.upstream,

@@ -49,7 +49,7 @@ pub async fn answer(
             format!("this route takes {takes}"),
         ));
     }
-    let project = filter::authorize(req, Protocol::OpenAi, slug, &mut bufs.auth)?;
+    let (project, _) = filter::authorize(req, Protocol::OpenAi, slug, &mut bufs.auth)?;
     let project = req.table.projects[project as usize].slug.as_str();
     let id = std::str::from_utf8(route.id)
         .ok()

@@ -18,6 +18,7 @@ use crate::config::{
     BudgetConfig, Capability, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl,
 };
 use crate::endpoint::Protocol;
+use crate::limits::Limiter;
 use crate::provider::Adapter;
 use arc_swap::ArcSwap;
 use policy::Policy;
@@ -169,6 +170,10 @@ pub struct Project {
     pub budget: Option<BudgetConfig>,
     /// The project's usage (only the usage counters are used), kept across reloads.
     pub stats: Arc<ModelStats>,
+    /// `limits`: the whole project's request and token rate, kept across reloads.
+    pub limiter: Option<Arc<Limiter>>,
+    /// `token_limits`: one limiter per token digest (empty without `token_limits`).
+    pub token_limiters: HashMap<[u8; 32], Arc<Limiter>>,
 }
 
 /// Server limits, copied from `[server]`.
@@ -405,6 +410,43 @@ impl RouteTable {
                         .map(|j| t.projects[j as usize].stats.clone())
                 })
                 .unwrap_or_else(|| Arc::new(ModelStats::new(workers)));
+            let prev_project = prev.and_then(|t| {
+                t.project_by_slug(p.slug.as_bytes())
+                    .map(|j| &t.projects[j as usize])
+            });
+            // Counters carry over a reload when the limit is unchanged.
+            let limiter = p.limits.map(|cfg| {
+                prev_project
+                    .and_then(|q| q.limiter.clone())
+                    .filter(|l| l.cfg == cfg)
+                    .unwrap_or_else(|| {
+                        let key = format!("sy:l:{}", p.slug).into_bytes();
+                        Arc::new(Limiter::new(cfg, key, workers))
+                    })
+            });
+            let mut token_limiters = HashMap::new();
+            if let Some(cfg) = p.token_limits {
+                for t in &p.tokens {
+                    let digest = match t.strip_prefix("sha256:") {
+                        Some(hex) => match hex32(&hex.to_ascii_lowercase()) {
+                            Some(d) => d,
+                            None => continue,
+                        },
+                        None => token_digest(t.as_bytes()),
+                    };
+                    let l = prev_project
+                        .and_then(|q| q.token_limiters.get(&digest).cloned())
+                        .filter(|l| l.cfg == cfg)
+                        .unwrap_or_else(|| {
+                            // A digest prefix names the token in Redis; never the token.
+                            let hex: String =
+                                digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                            let key = format!("sy:l:{}:t:{hex}", p.slug).into_bytes();
+                            Arc::new(Limiter::new(cfg, key, workers))
+                        });
+                    token_limiters.insert(digest, l);
+                }
+            }
             projects.push(Project {
                 slug: p.slug.clone(),
                 models: models_idx,
@@ -413,6 +455,8 @@ impl RouteTable {
                 trace: p.trace,
                 budget: p.budget.clone(),
                 stats,
+                limiter,
+                token_limiters,
             });
         }
 

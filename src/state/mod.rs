@@ -320,6 +320,15 @@ impl State {
         }
     }
 
+    /// This worker's Redis client when the store is shared (`backend = "redis"`): the limits
+    /// count on it too.
+    pub fn shared_client(&self) -> Option<std::rc::Rc<crate::redis::Redis>> {
+        match &self.backend {
+            Backend::Embedded(_) => None,
+            Backend::Redis(r) => Some(r.worker_client()),
+        }
+    }
+
     /// Called on each worker's thread as it starts, inside its runtime: a shared store opens the
     /// worker's own connection there.
     pub fn start_worker(&self) {
