@@ -14,8 +14,8 @@ mod args;
 mod run;
 
 use args::{command_help, top_help, version, Flags, Parsed, COMMANDS};
-pub use run::ready;
 use run::run_server;
+pub use run::{ready, reload, Reload};
 
 use crate::config::Config;
 use crate::route::{RouteTable, Routes};

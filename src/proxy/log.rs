@@ -7,6 +7,7 @@
 use super::attempt::{self, Attempts};
 use super::filter::Admitted;
 use crate::error::{Error, Side};
+use crate::metrics::series::{Observed, Route};
 use crate::metrics::Counter;
 use crate::relay::End;
 use crate::route::policy::{Decision, NoRoute};
@@ -31,6 +32,33 @@ pub struct Served {
     pub cost: f64,
     /// Upstream time to first byte, µs.
     pub ttfb_us: Option<u64>,
+    /// Gaps between the relayed reads of a stream.
+    pub gaps: crate::metrics::hist::Gaps,
+}
+
+/// Adds one answered request to its labelled metrics series (this worker's shard).
+pub fn observe(
+    w: &Worker,
+    req: &Request<'_>,
+    served: &Served,
+    status: u16,
+    started: std::time::Instant,
+) {
+    let table = req.table;
+    let series = match served.project {
+        Some(p) => table.projects[p as usize].series(served.model),
+        None => &table.unattributed,
+    };
+    let o = Observed {
+        route: Route::of(req.path()),
+        status,
+        latency_us: started.elapsed().as_micros() as u64,
+        ttfb_us: served.ttfb_us,
+        gaps: &served.gaps,
+        tokens: served.usage.map(|u| (u.input, u.output, u.cache_read)),
+        cost: served.cost,
+    };
+    series.record(w.index, &o);
 }
 
 /// Records one answered request in the usage ledger and the access log (off the worker:
@@ -74,11 +102,14 @@ pub fn finish(
 ) -> Result<Outcome, Error> {
     let table = req.table;
     let now = stats::now_ms();
+    let project = &table.projects[a.project as usize];
     for (m, e) in &at.failed {
         let model = &table.models[*m as usize];
         model.stats.record_err(w.index, now, &table.routing);
         w.stats().inc(Counter::UpstreamErrors);
-        w.stats().inc(Counter::Failovers);
+        let series = project.series(Some(*m));
+        series.attempt(w.index, false);
+        series.failover(w.index);
         crate::warn!(
             "trace_id={} model={} provider={} failed before the first byte: {}",
             req.trace_id.as_str(),
@@ -96,6 +127,8 @@ pub fn finish(
             let model = &table.models[m as usize];
             served.ttfb_us = Some(r.first_byte_us);
             served.usage = r.usage;
+            served.gaps = r.gaps;
+            project.series(Some(m)).attempt(w.index, r.end != End::Cut);
             if let Some(u) = &r.usage {
                 served.cost = crate::usage::cost(model, u);
                 attempt::settle(w, req, a.project, model, served.cost - at.estimate);
@@ -113,6 +146,7 @@ pub fn finish(
         }
         Some((m, Err(e))) => {
             if e.side == Side::Upstream {
+                project.series(Some(m)).attempt(w.index, false);
                 table.models[m as usize]
                     .stats
                     .record_err(w.index, now, &table.routing);

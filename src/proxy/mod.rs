@@ -63,6 +63,7 @@ impl Service for Gateway {
         let started = std::time::Instant::now();
         let mut served = log::Served::default();
         let o = self.answer(w, req, stream, bufs, &mut served).await;
+        log::observe(w, req, &served, o.status, started);
         log::ledger(req, &served, o.status, started);
         o
     }

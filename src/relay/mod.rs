@@ -80,6 +80,8 @@ pub struct Relayed {
     pub keep_alive: bool,
     /// Token usage read from the answer, when the usage tap has it.
     pub usage: Option<Usage>,
+    /// Gaps between the upstream reads of a stream (none for a whole body).
+    pub gaps: crate::metrics::hist::Gaps,
 }
 
 /// How a relayed answer ended.
@@ -152,6 +154,7 @@ pub async fn answer(
         bytes: bytes as u64,
         keep_alive,
         usage: None,
+        gaps: Default::default(),
     };
 
     let class = p.adapter.classify(status);
@@ -281,6 +284,7 @@ pub async fn answer(
     }
 
     stats.inc(Counter::Streams);
+    let _open = crate::metrics::Held::new(stats, Counter::StreamsOpen);
     if !start_stream(client, status, plan, bufs).await {
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
@@ -321,9 +325,11 @@ pub async fn answer(
         }
         StreamEnd::ClientGone => (End::ClientGone, false, false),
     };
+    let gaps = ex.gaps;
     bufs.ubuf = ex.finish(up, p, reusable);
     let mut r = done(status, end, bytes, keep_alive);
     r.usage = usage;
+    r.gaps = gaps;
     Ok(r)
 }
 
@@ -525,7 +531,7 @@ async fn relay_stream(
         };
         buf = b;
         match r {
-            Ok(_) => {}
+            Ok(_) => ex.gaps.tick(),
             Err(IoFail::Closed) if framing == ResponseFraming::CloseDelimited => {
                 buf.clear();
                 buf.extend_from_slice(LAST_CHUNK);

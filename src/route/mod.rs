@@ -19,6 +19,7 @@ use crate::config::{
 };
 use crate::endpoint::Protocol;
 use crate::limits::Limiter;
+use crate::metrics::series::Series;
 use crate::provider::Adapter;
 use arc_swap::ArcSwap;
 use policy::Policy;
@@ -174,6 +175,19 @@ pub struct Project {
     pub limiter: Option<Arc<Limiter>>,
     /// `token_limits`: one limiter per token digest (empty without `token_limits`).
     pub token_limiters: HashMap<[u8; 32], Arc<Limiter>>,
+    /// Labelled metrics: `[0]` for requests no model was chosen for, then one per entry of
+    /// `models`, in its order. Kept across reloads by model id.
+    pub series: Box<[Arc<Series>]>,
+}
+
+impl Project {
+    /// The metrics series of this project and `model` (one of its candidates, or none).
+    pub fn series(&self, model: Option<u16>) -> &Series {
+        let i = model
+            .and_then(|m| self.models.iter().position(|&x| x == m))
+            .map_or(0, |i| i + 1);
+        &self.series[i]
+    }
 }
 
 /// Server limits, copied from `[server]`.
@@ -205,6 +219,8 @@ pub struct RouteTable {
     pub limits: Limits,
     /// Health-check tuning.
     pub routing: RoutingConfig,
+    /// Labelled metrics of requests no project was found for (bad token, unknown route).
+    pub unattributed: Arc<Series>,
     tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>>,
     model_ids: HashMap<String, u16>,
     slugs: HashMap<Vec<u8>, u16>,
@@ -390,7 +406,7 @@ impl RouteTable {
                     list.push(i as u16);
                 }
             }
-            let models_idx = p
+            let models_idx: Vec<u16> = p
                 .models
                 .iter()
                 .filter_map(|m| model_ids.get(m).copied())
@@ -447,6 +463,27 @@ impl RouteTable {
                     token_limiters.insert(digest, l);
                 }
             }
+            let series = std::iter::once(None)
+                .chain(
+                    models_idx
+                        .iter()
+                        .map(|&m: &u16| Some(models[m as usize].id.as_str())),
+                )
+                .map(|model| {
+                    prev_project
+                        .and_then(|q| {
+                            let at = match model {
+                                None => Some(0),
+                                Some(id) => prev?
+                                    .model_by_id(id)
+                                    .and_then(|j| q.models.iter().position(|&x| x == j))
+                                    .map(|i| i + 1),
+                            };
+                            at.map(|i| q.series[i].clone())
+                        })
+                        .unwrap_or_else(|| Arc::new(Series::new(workers)))
+                })
+                .collect();
             projects.push(Project {
                 slug: p.slug.clone(),
                 models: models_idx,
@@ -457,6 +494,7 @@ impl RouteTable {
                 stats,
                 limiter,
                 token_limiters,
+                series,
             });
         }
 
@@ -477,6 +515,9 @@ impl RouteTable {
                 drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             },
             routing: cfg.routing.clone(),
+            unattributed: prev
+                .map(|t| t.unattributed.clone())
+                .unwrap_or_else(|| Arc::new(Series::new(workers))),
             tokens,
             model_ids,
             slugs,

@@ -309,6 +309,14 @@ impl State {
         }
     }
 
+    /// The backend's name as configured: `embedded` or `redis`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Embedded(_) => "embedded",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
     /// What the store holds, as of its last commit.
     pub fn usage(&self) -> Usage {
         match &self.backend {

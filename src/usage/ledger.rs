@@ -23,7 +23,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// At most one "lines dropped" warning per this many seconds.
 pub const DROP_WARN_EVERY_S: u64 = 10;
@@ -274,6 +274,8 @@ pub struct Queue {
     /// Written buffers coming back for reuse (try-locked only: a worker never waits on it).
     recycled: Mutex<Receiver<Vec<u8>>>,
     dropped: AtomicU64,
+    /// Lines queued and not yet written (shared with the writer, which counts them down).
+    depth: Arc<AtomicU64>,
     /// Second of the last "dropped" warning.
     warned_s: AtomicU64,
 }
@@ -292,6 +294,8 @@ impl Queue {
     pub fn start(depth: usize, mut sinks: Vec<Box<dyn Sink>>) -> io::Result<Queue> {
         let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(depth);
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(depth);
+        let queued = Arc::new(AtomicU64::new(0));
+        let written = queued.clone();
         std::thread::Builder::new()
             .name("switchyard-ledger".into())
             .spawn(move || {
@@ -301,6 +305,7 @@ impl Queue {
                         s.line(&line);
                     }
                     line.clear();
+                    written.fetch_sub(1, Ordering::Relaxed);
                     let _ = back_tx.try_send(line);
                     next = match rx.try_recv() {
                         Ok(l) => Some(l),
@@ -320,6 +325,7 @@ impl Queue {
             tx,
             recycled: Mutex::new(back_rx),
             dropped: AtomicU64::new(0),
+            depth: queued,
             warned_s: AtomicU64::new(0),
         })
     }
@@ -333,9 +339,12 @@ impl Queue {
             .and_then(|r| r.try_recv().ok())
             .unwrap_or_else(|| Vec::with_capacity(LINE_CAPACITY));
         e.write(&mut buf);
+        // Counted up before the send so the writer's count-down never goes below zero.
+        self.depth.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(buf) {
             Ok(()) => Pushed::Queued,
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.depth.fetch_sub(1, Ordering::Relaxed);
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
                 let now_s = e.ts_ms / 1000;
                 let last = self.warned_s.load(Ordering::Relaxed);
@@ -357,6 +366,11 @@ impl Queue {
     /// Lines dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Lines waiting for the writer.
+    pub fn depth(&self) -> u64 {
+        self.depth.load(Ordering::Relaxed)
     }
 }
 
@@ -389,6 +403,11 @@ pub fn start(cfg: &UsageConfig) -> io::Result<()> {
 /// Whether lines are recorded at all (skip building an entry when not).
 pub fn enabled() -> bool {
     QUEUE.get().is_some()
+}
+
+/// Lines waiting for the writer now (0 when the ledger is off).
+pub fn depth() -> u64 {
+    QUEUE.get().map_or(0, Queue::depth)
 }
 
 /// Records one request (a worker's call: never blocks).
