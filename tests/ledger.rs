@@ -27,15 +27,27 @@ fn usage_json() -> String {
     )
 }
 
-/// A chat answer (JSON, or chunks ending in a usage chunk and `[DONE]`) reporting [`usage_json`].
+/// Whether the request asks for stream usage, as OpenAI reads it.
+fn asks_usage(req: &Captured) -> bool {
+    req.json()
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(|v| v.as_bool())
+        == Some(true)
+}
+
+/// A chat answer reporting [`usage_json`]: JSON, or chunks then `[DONE]`, with the usage chunk
+/// only when the request asked for it (`stream_options.include_usage`), as OpenAI does.
 fn reply(req: &Captured) -> Reply {
     let model = req.model().unwrap_or_default();
     if req.wants_stream() {
         let mut evs = chat_chunk_events(&model);
-        evs.push(format!(
+        if asks_usage(req) {
+            evs.push(format!(
             "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"{model}\",\"choices\":[],\"usage\":{}}}\n\n",
             usage_json()
         ));
+        }
         evs.push("data: [DONE]\n\n".into());
         Reply::Sse(evs)
     } else {
@@ -156,6 +168,52 @@ fn plain_and_streamed_lines_carry_the_upstreams_tokens_and_cost() {
         lines[0]["trace_id"].as_str(),
         plain.header("x-routerly-trace-id")
     );
+}
+
+#[test]
+fn stream_usage_is_asked_for_and_shown_only_to_a_client_that_asked() {
+    let up = Capture::start(reply);
+    let dir = temp_dir("ledger-stream-usage");
+    let gw = serve(&up, &dir, "");
+    let stream = |options: &str| {
+        let body = format!(
+            r#"{{"model":"m1","stream":true,{options}"messages":[{{"role":"user","content":"hi"}}]}}"#
+        );
+        let r = roundtrip(gw.addr, &post(CHAT, TOKEN, &body, ""));
+        assert_eq!(r.status, 200, "{}", r.dump());
+        let events = sse_events(&r.body);
+        assert_eq!(
+            events.last().and_then(|e| e.data.as_deref()),
+            Some("[DONE]")
+        );
+        let usage_chunks = events
+            .iter()
+            .filter_map(|e| e.data.as_deref())
+            .filter(|d| d.contains("\"choices\":[]") && d.contains("\"usage\":{"))
+            .count();
+        let sent = up.requests().last().unwrap().json();
+        (usage_chunks, sent.get("stream_options").cloned())
+    };
+    // Not asked: the gateway asks upstream and the client sees no usage chunk.
+    let (seen, sent) = stream("");
+    assert_eq!(seen, 0, "a client that did not ask sees no usage chunk");
+    assert_eq!(sent.unwrap()["include_usage"].as_bool(), Some(true));
+    // Options of the client's own are kept beside it.
+    let (seen, sent) = stream(r#""stream_options":{"include_obfuscation":false},"#);
+    assert_eq!(seen, 0);
+    let sent = sent.unwrap();
+    assert_eq!(sent["include_usage"].as_bool(), Some(true));
+    assert_eq!(sent["include_obfuscation"].as_bool(), Some(false));
+    // Asked: passed on as sent, and the chunk reaches the client.
+    let (seen, sent) = stream(r#""stream_options":{"include_usage":true},"#);
+    assert_eq!(seen, 1, "a client that asked gets its usage chunk");
+    assert_eq!(sent.unwrap()["include_usage"].as_bool(), Some(true));
+    // Every one of the three is counted with the upstream's tokens.
+    let lines = wait_lines(&dir.join("usage.ndjson"), 3);
+    for l in &lines {
+        assert_eq!(l["output_tokens"].as_u64(), Some(COMPLETION), "{l}");
+        assert_close(l["cost_usd"].as_f64().unwrap(), expected_cost(), "stream");
+    }
 }
 
 #[test]

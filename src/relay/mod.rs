@@ -51,6 +51,9 @@ pub struct Plan<'a> {
     pub protocol: Protocol,
     /// Sent as `x-routerly-trace-id`.
     pub trace_id: &'a TraceId,
+    /// Leave the usage chunk of an OpenAI chat stream out: the gateway asked for it, the
+    /// client did not.
+    pub strip_usage: bool,
     /// The trace as the stream's first SSE event (already in the chosen form; empty when off).
     pub trace: &'a [u8],
     /// Server limits of this request's snapshot.
@@ -292,7 +295,7 @@ pub async fn answer(
     let ((end, bytes), usage) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
-            let mut tap = crate::usage::StreamTap::new(proto);
+            let mut tap = crate::usage::StreamTap::new(proto).stripping(plan.strip_usage);
             let r = relay_stream(&mut ex, client, gap, idle, proto, keep, &mut tap).await;
             (r, tap.usage())
         }
@@ -477,6 +480,14 @@ async fn relay_stream(
         let mut w_start = data_start;
         let mut w_end = data_start;
         buf.truncate(data_start + payload);
+        let mut payload = payload;
+        if payload > 0 {
+            // A usage chunk the client did not ask for is left out (moved over in place).
+            if let Some(cut) = tap.feed(&buf[data_start..]) {
+                buf.drain(data_start + cut.start..data_start + cut.end);
+                payload -= cut.len();
+            }
+        }
         if payload > 0 {
             relayed += payload;
             let (hdr, hl) = chunk_header(payload);
@@ -485,7 +496,6 @@ async fn relay_stream(
             buf.extend_from_slice(b"\r\n");
             w_end = buf.len();
             let p = &buf[data_start..data_start + payload];
-            tap.feed(p);
             if payload >= 2 {
                 tail = [p[payload - 2], p[payload - 1]];
             } else {

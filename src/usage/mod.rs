@@ -15,6 +15,11 @@ use crate::scan::members::{as_u64, get, members};
 use crate::translate;
 use crate::translate::wire::{read_chat_usage, MessagesUsage};
 
+/// Whether a chat chunk is the usage chunk `include_usage` adds: no choices, a usage object.
+fn is_usage_chunk(json: &[u8]) -> bool {
+    get(json, b"choices").is_some_and(|c| c.trim_ascii() == b"[]")
+}
+
 /// The cost in USD of `u` at `model`'s prices.
 pub fn cost(model: &Model, u: &Usage) -> f64 {
     let cached = u.cache_read.min(u.input);
@@ -70,6 +75,9 @@ pub struct StreamTap {
     protocol: Protocol,
     anthropic: MessagesUsage,
     seen: Option<translate::Usage>,
+    /// Cut OpenAI chat's usage chunk out of the relayed bytes: the gateway asked for it, the
+    /// client did not.
+    strip: bool,
 }
 
 impl StreamTap {
@@ -79,18 +87,28 @@ impl StreamTap {
             protocol,
             anthropic: MessagesUsage::default(),
             seen: None,
+            strip: false,
         }
     }
 
-    /// Looks at one relayed payload.
-    pub fn feed(&mut self, payload: &[u8]) {
+    /// A tap that also hands back, from [`feed`](Self::feed), where the usage chunk of an
+    /// OpenAI chat stream lies, for the relay to leave it out.
+    pub fn stripping(mut self, strip: bool) -> StreamTap {
+        self.strip = strip;
+        self
+    }
+
+    /// Looks at one relayed payload. When stripping, gives the byte range of the usage chunk
+    /// (its `data:` line and the blank line that ends the event) if this payload holds it.
+    pub fn feed(&mut self, payload: &[u8]) -> Option<std::ops::Range<usize>> {
         let finder = memchr::memmem::Finder::new(b"\"usage\"");
         let mut from = 0;
+        let mut cut = None;
         while let Some(i) = finder.find(&payload[from..]) {
             let at = from + i;
             let start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
             let Some(len) = memchr::memchr(b'\n', &payload[at..]) else {
-                return;
+                return cut;
             };
             let end = at + len;
             from = end;
@@ -98,8 +116,21 @@ impl StreamTap {
             let Some(json) = line.strip_prefix(b"data:") else {
                 continue;
             };
+            let before = self.seen;
             self.event(json);
+            if self.strip && cut.is_none() && self.seen != before && is_usage_chunk(json) {
+                // The event ends at the blank line after its last `data:` line.
+                let mut stop = end + 1;
+                if payload.get(stop) == Some(&b'\r') {
+                    stop += 1;
+                }
+                if payload.get(stop) == Some(&b'\n') {
+                    stop += 1;
+                }
+                cut = Some(start..stop.min(payload.len()));
+            }
         }
+        cut
     }
 
     fn event(&mut self, json: &[u8]) {
