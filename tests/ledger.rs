@@ -76,6 +76,15 @@ fn serve(up: &Capture, dir: &Path, project_extra: &str) -> Server {
 
 /// [`serve`] with more `[usage]` lines.
 fn serve_with(up: &Capture, dir: &Path, usage_extra: &str, project_extra: &str) -> Server {
+    let usage = format!(
+        "ledger = {}\naccess_log = \"\"\n{usage_extra}",
+        toml_path(&dir.join("usage.ndjson"))
+    );
+    serve_usage(up, &usage, project_extra)
+}
+
+/// A gateway on `up` with these `[usage]` lines.
+fn serve_usage(up: &Capture, usage: &str, project_extra: &str) -> Server {
     let cfg = format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -83,9 +92,7 @@ admin_listen = "127.0.0.1:0"
 workers = 1
 
 [usage]
-ledger = {ledger}
-access_log = ""
-{usage_extra}
+{usage}
 
 [[providers]]
 id = "up"
@@ -107,7 +114,6 @@ tokens = ["{TOKEN}"]
 models = ["m1"]
 {project_extra}
 "#,
-        ledger = toml_path(&dir.join("usage.ndjson")),
         base = up.openai_base(),
     );
     Server::serve(&cfg, &key_env())
@@ -214,6 +220,83 @@ fn stream_usage_is_asked_for_and_shown_only_to_a_client_that_asked() {
         assert_eq!(l["output_tokens"].as_u64(), Some(COMPLETION), "{l}");
         assert_close(l["cost_usd"].as_f64().unwrap(), expected_cost(), "stream");
     }
+}
+
+#[test]
+fn every_answer_is_logged_when_sigterm_ends_the_process() {
+    // The access log is a pipe this test reads only after the signal: the writer is stuck
+    // behind it, so lines are still queued when the workers stop. All must come out.
+    let up = Capture::start(reply);
+    let dir = temp_dir("ledger-sigterm");
+    let fifo = dir.join("access.pipe");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            // Opening blocks until the gateway opens its end.
+            let mut f = std::fs::File::open(&fifo).unwrap();
+            wait_go.recv().unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+            text
+        })
+    };
+    let usage = format!("ledger = \"\"\naccess_log = {}", toml_path(&fifo));
+    let mut gw = serve_usage(&up, &usage, "");
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (answered, addr) = (answered.clone(), gw.addr);
+            std::thread::spawn(move || {
+                let mut c = Conn::connect(addr);
+                loop {
+                    if c.send(&post(CHAT, TOKEN, &chat_body("m1", false), ""))
+                        .is_err()
+                    {
+                        return;
+                    }
+                    match c.read_response() {
+                        Ok(r) if r.status == 200 => {
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + LOG_WAIT;
+    while answered.load(std::sync::atomic::Ordering::Relaxed) < 1000 {
+        assert!(Instant::now() < deadline, "the clients are not served");
+        std::thread::yield_now();
+    }
+    gw.signal(libc::SIGTERM);
+    for c in clients {
+        c.join().unwrap();
+    }
+    // The workers have stopped with lines still queued behind the pipe; only now is it read.
+    let line = gw.wait_log("the write-out", |l| {
+        l.contains("writing out the usage ledger")
+    });
+    assert!(
+        !line.contains("(0 lines queued)"),
+        "lines were still queued: {line}"
+    );
+    go.send(()).unwrap();
+    assert!(gw.wait().is_some_and(|s| s.success()), "{}", gw.stderr());
+    let text = reader.join().unwrap();
+    let ok = text
+        .lines()
+        .filter(|l| l.contains("\"status\":200"))
+        .count() as u64;
+    assert_eq!(
+        ok,
+        answered.load(std::sync::atomic::Ordering::Relaxed),
+        "every answer the clients got has its line"
+    );
 }
 
 #[test]

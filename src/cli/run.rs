@@ -149,6 +149,15 @@ pub(super) fn run_server<S: Service>(
     for h in handles {
         let _ = h.join();
     }
+    if crate::usage::ledger::enabled() {
+        crate::info!(
+            "stopped; writing out the usage ledger and access log ({} lines queued)",
+            crate::usage::ledger::depth()
+        );
+    }
+    if !crate::usage::ledger::finish(Duration::from_secs(5)) {
+        crate::warn!("usage ledger: not every line was written before exit");
+    }
     crate::log::finish(Duration::from_secs(1));
     0
 }

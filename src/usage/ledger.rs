@@ -276,6 +276,8 @@ pub struct Queue {
     dropped: AtomicU64,
     /// Lines queued and not yet written (shared with the writer, which counts them down).
     depth: Arc<AtomicU64>,
+    /// The writer's answer to a flush marker (an empty line), for the shutdown.
+    flushed: Mutex<Receiver<()>>,
     /// Second of the last "dropped" warning.
     warned_s: AtomicU64,
 }
@@ -296,11 +298,21 @@ impl Queue {
         let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(depth);
         let queued = Arc::new(AtomicU64::new(0));
         let written = queued.clone();
+        let (flushed_tx, flushed_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("switchyard-ledger".into())
             .spawn(move || {
                 let mut next = rx.recv().ok();
                 while let Some(mut line) = next {
+                    if line.is_empty() {
+                        // The shutdown's marker: everything before it is written; flush.
+                        for s in sinks.iter_mut() {
+                            s.flush();
+                        }
+                        let _ = flushed_tx.send(());
+                        next = rx.recv().ok();
+                        continue;
+                    }
                     for s in sinks.iter_mut() {
                         s.line(&line);
                     }
@@ -326,6 +338,7 @@ impl Queue {
             recycled: Mutex::new(back_rx),
             dropped: AtomicU64::new(0),
             depth: queued,
+            flushed: Mutex::new(flushed_rx),
             warned_s: AtomicU64::new(0),
         })
     }
@@ -368,6 +381,32 @@ impl Queue {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Waits (up to `timeout`) until every line queued so far is written and flushed. For the
+    /// shutdown, after the workers stopped: what was answered is in the ledger when the process
+    /// exits.
+    pub fn finish(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut marker = Vec::new();
+        loop {
+            match self.tx.try_send(marker) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(m)) => {
+                    if std::time::Instant::now() >= deadline {
+                        return false;
+                    }
+                    marker = m;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        self.flushed
+            .lock()
+            .map(|r| r.recv_timeout(left).is_ok())
+            .unwrap_or(false)
+    }
+
     /// Lines waiting for the writer.
     pub fn depth(&self) -> u64 {
         self.depth.load(Ordering::Relaxed)
@@ -403,6 +442,12 @@ pub fn start(cfg: &UsageConfig) -> io::Result<()> {
 /// Whether lines are recorded at all (skip building an entry when not).
 pub fn enabled() -> bool {
     QUEUE.get().is_some()
+}
+
+/// Writes out every queued line before the process exits (see [`Queue::finish`]); true when
+/// the ledger is off or all were written in time.
+pub fn finish(timeout: std::time::Duration) -> bool {
+    QUEUE.get().is_none_or(|q| q.finish(timeout))
 }
 
 /// Lines waiting for the writer now (0 when the ledger is off).
