@@ -2,7 +2,7 @@
 //!
 //! | phase | module | hands the next one |
 //! |---|---|---|
-//! | request filter and auth | `filter` | [`filter::Admitted`]: endpoint, project |
+//! | request filter and auth (on the head, before the body is read) | `filter` | [`filter::Admission`]: route, project |
 //! | body scan | `body` | [`body::Scanned`]: located keys, model, stream flag, features |
 //! | route decision | `decide` | the candidates in try order, or a refusal |
 //! | upstream request, send, relay | `attempt` | [`attempt::Attempts`]: each attempt's outcome |
@@ -23,10 +23,10 @@ mod stored;
 
 use crate::endpoint::{parse_target, Endpoint, Protocol};
 use crate::error::{Error, ErrorKind, Side};
-use crate::server::conn::{Bufs, Outcome, Request};
+use crate::server::conn::{Bufs, Incoming, Outcome, Request};
 use crate::server::respond;
 use crate::server::worker::Worker;
-use crate::server::Service;
+use crate::server::{Refusal, Service};
 use crate::upstream::Upstream;
 use monoio::net::TcpStream;
 
@@ -49,40 +49,52 @@ impl Gateway {
 impl Service for Gateway {
     const NAME: &'static str = "gateway";
 
+    type Admitted = filter::Admission;
+
     fn tick(&self) {
         self.upstream.pool.evict_idle();
+    }
+
+    fn admit(
+        &self,
+        _w: &Worker,
+        req: &Incoming<'_>,
+        bufs: &mut Bufs,
+    ) -> Result<filter::Admission, Refusal> {
+        filter::admit(req, &mut bufs.auth)
     }
 
     async fn handle(
         &self,
         w: &Worker,
         req: &Request<'_>,
+        admission: filter::Admission,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
     ) -> Outcome {
         let idle = req.table.limits.idle_timeout;
         let anthropic_hdr =
             req.header(b"x-api-key").is_some() || req.header(b"anthropic-version").is_some();
-        let target = parse_target(req.path());
-        if let Some(route) = target.stored {
-            return match stored::answer(w, req, route, target.slug, stream, bufs).await {
-                Ok(o) => o,
-                Err(err) => {
-                    let p = Protocol::OpenAi;
-                    respond::error(idle, stream, p, &req.trace_id, &err, bufs).await
-                }
-            };
-        }
-        let Some(endpoint) = target.endpoint else {
-            let protocol = crate::endpoint::guess_protocol(req.path(), anthropic_hdr);
-            let err = Error::client(
-                ErrorKind::NotFound,
-                "no such route; see /v1/chat/completions, /v1/messages, /v1/responses",
-            );
-            return respond::error(idle, stream, protocol, &req.trace_id, &err, bufs).await;
+        let admitted = match (admission, parse_target(req.path()).stored) {
+            (filter::Admission::Api(a), _) => a,
+            (filter::Admission::Stored { project }, Some(route)) => {
+                return match stored::answer(w, req, route, project, stream, bufs).await {
+                    Ok(o) => o,
+                    Err(err) => {
+                        let p = Protocol::OpenAi;
+                        respond::error(idle, stream, p, &req.trace_id, &err, bufs).await
+                    }
+                };
+            }
+            (filter::Admission::Stored { .. }, None) => {
+                let err = Error::internal("a stored-response admission for another route");
+                return respond::error(idle, stream, Protocol::OpenAi, &req.trace_id, &err, bufs)
+                    .await;
+            }
         };
+        let endpoint = admitted.endpoint;
         match self
-            .phases(w, req, endpoint, target.slug, anthropic_hdr, stream, bufs)
+            .phases(w, req, admitted, anthropic_hdr, stream, bufs)
             .await
         {
             Ok(o) => o,
@@ -117,13 +129,12 @@ impl Gateway {
         &self,
         w: &Worker,
         req: &Request<'_>,
-        endpoint: Endpoint,
-        slug: Option<&[u8]>,
+        admitted: filter::Admitted,
         anthropic_hdr: bool,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
     ) -> Result<Outcome, Error> {
-        let admitted = filter::admit(req, endpoint, slug, &mut bufs.auth)?;
+        let endpoint = admitted.endpoint;
         if endpoint == Endpoint::Models {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
