@@ -85,6 +85,8 @@ pub struct Error {
     pub side: Side,
     /// Shown to the client: never a key, never an upstream body.
     pub message: Cow<'static, str>,
+    /// Sent as `retry-after` (seconds; RFC 9110 §10.2.3) with a 429.
+    pub retry_after_s: Option<u64>,
 }
 
 impl Error {
@@ -94,6 +96,7 @@ impl Error {
             kind,
             side: Side::Client,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -104,6 +107,7 @@ impl Error {
             kind,
             side: Side::Internal,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -113,6 +117,7 @@ impl Error {
             kind,
             side: Side::Upstream,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -122,7 +127,14 @@ impl Error {
             kind: ErrorKind::Internal,
             side: Side::Internal,
             message: message.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error, answered with `retry-after: {secs}`.
+    pub fn with_retry_after(mut self, secs: u64) -> Error {
+        self.retry_after_s = Some(secs);
+        self
     }
 
     /// The HTTP status of the contract's table.

@@ -100,6 +100,18 @@ impl Default for StateConfig {
     }
 }
 
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            ledger: "usage.ndjson".into(),
+            ledger_max_bytes: 100 << 20,
+            ledger_keep: 5,
+            access_log: "stderr".into(),
+            queue_depth: 8192,
+        }
+    }
+}
+
 pub(super) fn connect_timeout() -> u64 {
     5_000
 }
@@ -121,5 +133,9 @@ pub(super) fn anthropic_version() -> String {
 }
 
 pub(super) fn budget_window() -> u64 {
+    60_000
+}
+
+pub(super) fn limit_window() -> u64 {
     60_000
 }

@@ -94,6 +94,9 @@ pub struct Config {
     /// Health-check tuning.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// The usage ledger and the JSON access log.
+    #[serde(default)]
+    pub usage: UsageConfig,
 }
 
 /// `[server]`.
@@ -290,6 +293,28 @@ pub struct ProjectConfig {
     /// Spend and call limits over a rolling window; exhausted -> 429.
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
+    /// Requests and tokens per minute of the whole project; over -> 429 with `retry-after`.
+    #[serde(default)]
+    pub limits: Option<RateLimitConfig>,
+    /// Requests and tokens per minute of each of the project's tokens, counted apart.
+    #[serde(default)]
+    pub token_limits: Option<RateLimitConfig>,
+}
+
+/// `limits = { rpm, tpm }`: requests and estimated tokens (input estimate + max output) per
+/// minute. Either may be left out (0 = unlimited), not both.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per window (0 = unlimited).
+    #[serde(default)]
+    pub rpm: u64,
+    /// Estimated tokens per window (0 = unlimited).
+    #[serde(default)]
+    pub tpm: u64,
+    /// Window length; one minute. A testing knob (tests shorten it), not documented.
+    #[serde(default = "defaults::limit_window")]
+    pub window_ms: u64,
 }
 
 /// A spend and/or call limit over a rolling window (`budget = { ... }` on a project or model).
@@ -336,6 +361,23 @@ pub struct StateConfig {
     pub ttl_s: u64,
     /// Past this many bytes of live records the oldest are evicted; 0 = unlimited.
     pub max_bytes: u64,
+}
+
+/// `[usage]`: the usage ledger and the JSON access log, both written by one thread off the
+/// workers (`usage::ledger`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// NDJSON ledger file, relative to the working directory; "" = off.
+    pub ledger: String,
+    /// The ledger is rotated (renamed to `<ledger>.1`) before it would pass this size.
+    pub ledger_max_bytes: u64,
+    /// Rotated files kept (`.1` newest ... `.N` oldest); 0 keeps none.
+    pub ledger_keep: u32,
+    /// The JSON access log: "stderr", a file path, or "" = off.
+    pub access_log: String,
+    /// Lines waiting for the writer thread; past this they are dropped and counted.
+    pub queue_depth: usize,
 }
 
 /// Every problem found in a config, each with its place.

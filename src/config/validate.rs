@@ -32,6 +32,10 @@ const OWNED_HEADERS: &[&str] = &[
 /// a config file that gets copied, committed and printed.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key"];
 
+/// Smallest `[usage] ledger_max_bytes`: a few lines (one is ~400 bytes), so a file always
+/// holds at least one whole line.
+pub const MIN_LEDGER_BYTES: u64 = 4096;
+
 /// Smallest nonzero `[state] max_bytes`: below a mebibyte the store would evict on nearly every
 /// write and keep too few turns to continue a conversation; 0 is the way to say "no cap".
 const MIN_STATE_BYTES: u64 = 1 << 20;
@@ -237,6 +241,22 @@ impl Config {
             }
         }
 
+        for (i, p) in self.projects.iter().enumerate() {
+            for (key, l) in [("limits", &p.limits), ("token_limits", &p.token_limits)] {
+                let Some(l) = l else { continue };
+                if l.rpm == 0 && l.tpm == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}: set rpm or tpm to a positive number"
+                    ));
+                }
+                if l.window_ms == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}.window_ms: must be greater than 0"
+                    ));
+                }
+            }
+        }
+
         if let Some(other) = self.state.backend.unknown() {
             errs.push(format!(
                 "state.backend: {other:?} is not one of {}",
@@ -254,6 +274,17 @@ impl Config {
             errs.push(format!(
                 "state.max_bytes: must be 0 (unlimited) or at least {MIN_STATE_BYTES}"
             ));
+        }
+        if self.usage.ledger_max_bytes < MIN_LEDGER_BYTES {
+            errs.push(format!(
+                "usage.ledger_max_bytes: must be at least {MIN_LEDGER_BYTES}"
+            ));
+        }
+        if self.usage.queue_depth == 0 {
+            errs.push("usage.queue_depth: must be greater than 0".into());
+        }
+        if !self.usage.ledger.is_empty() && self.usage.ledger == self.usage.access_log {
+            errs.push("usage.access_log: must not be the ledger's file".into());
         }
         errs
     }
@@ -556,6 +587,33 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_need_a_positive_number() {
+        let project = |lines: &str| {
+            format!(
+                "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                 [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                 [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n{lines}\n"
+            )
+        };
+        assert!(problems(&project("limits = { rpm = 600, tpm = 200000 }")).is_empty());
+        assert!(problems(&project("token_limits = { tpm = 1000 }")).is_empty());
+        assert_eq!(
+            problems(&project("limits = {}\ntoken_limits = { rpm = 0, tpm = 0 }")),
+            vec![
+                "projects[0].limits: set rpm or tpm to a positive number",
+                "projects[0].token_limits: set rpm or tpm to a positive number",
+            ]
+        );
+        assert_eq!(
+            problems(&project("limits = { rpm = 1, window_ms = 0 }")),
+            vec!["projects[0].limits.window_ms: must be greater than 0"]
+        );
+        // Negative numbers and unknown keys do not parse.
+        assert_eq!(problems(&project("limits = { rpm = -1 }")).len(), 1);
+        assert_eq!(problems(&project("limits = { rps = 1 }")).len(), 1);
+    }
+
+    #[test]
     fn names_parse_once_in_order() {
         let text = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
                     [[models]]\nid = \"m\"\nprovider = \"p\"\ncapabilities = [\"json\", \"vision\"]\n\
@@ -588,6 +646,29 @@ mod tests {
             vec![
                 "state.ttl_s: must be greater than 0",
                 "state.max_bytes: must be 0 (unlimited) or at least 1048576",
+            ]
+        );
+    }
+
+    #[test]
+    fn usage_keys_have_defaults_and_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[usage]\n";
+        let u = Config::parse(base, "t").unwrap().usage;
+        assert_eq!(
+            (u.ledger.as_str(), u.access_log.as_str()),
+            ("usage.ndjson", "stderr")
+        );
+        assert_eq!((u.ledger_max_bytes, u.ledger_keep), (100 << 20, 5));
+        assert_eq!(
+            problems(&format!(
+                "{base}ledger = \"x\"\naccess_log = \"x\"\nledger_max_bytes = 10\nqueue_depth = 0\n"
+            )),
+            vec![
+                "usage.ledger_max_bytes: must be at least 4096",
+                "usage.queue_depth: must be greater than 0",
+                "usage.access_log: must not be the ledger's file",
             ]
         );
     }

@@ -34,6 +34,8 @@ pub struct Admitted {
     pub endpoint: Endpoint,
     /// Project index in the request's snapshot.
     pub project: u16,
+    /// SHA-256 of the client's token (per-token limits are keyed by it).
+    pub digest: [u8; 32],
 }
 
 /// Whether a request carries the Anthropic SDK's headers (`x-api-key`, `anthropic-version`).
@@ -65,7 +67,7 @@ pub fn admit(req: &Incoming<'_>, cache: &mut TokenCache) -> Result<Admission, Re
                 format!("this route takes {takes}"),
             )));
         }
-        let project = authorize(req, Protocol::OpenAi, target.slug, cache).map_err(refuse)?;
+        let (project, _) = authorize(req, Protocol::OpenAi, target.slug, cache).map_err(refuse)?;
         return Ok(Admission::Stored { project });
     }
     let Some(endpoint) = target.endpoint else {
@@ -95,17 +97,23 @@ pub fn admit(req: &Incoming<'_>, cache: &mut TokenCache) -> Result<Admission, Re
             format!("this route takes {name}"),
         )));
     }
-    let project = authorize(req, endpoint.protocol(), target.slug, cache).map_err(refuse)?;
-    Ok(Admission::Api(Admitted { endpoint, project }))
+    let (project, digest) =
+        authorize(req, endpoint.protocol(), target.slug, cache).map_err(refuse)?;
+    Ok(Admission::Api(Admitted {
+        endpoint,
+        project,
+        digest,
+    }))
 }
 
-/// The project a request's token acts for (the rules are in the module doc).
+/// The project a request's token acts for (the rules are in the module doc), and the token's
+/// digest.
 pub(super) fn authorize(
     req: &Incoming<'_>,
     protocol: Protocol,
     slug: Option<&[u8]>,
     cache: &mut TokenCache,
-) -> Result<u16, Error> {
+) -> Result<(u16, [u8; 32]), Error> {
     let table = req.table;
     let bearer = req.header(b"authorization").and_then(|v| {
         let v = trim(v);
@@ -145,9 +153,9 @@ pub(super) fn authorize(
         return Err(Error::client(ErrorKind::Unauthorized, "invalid API key"));
     }
     match slug {
-        None => Ok(projects[0]),
+        None => Ok((projects[0], digest)),
         Some(s) => match table.project_by_slug(s) {
-            Some(p) if projects.contains(&p) => Ok(p),
+            Some(p) if projects.contains(&p) => Ok((p, digest)),
             _ => Err(Error::client(
                 ErrorKind::Forbidden,
                 "this API key may not use that project",

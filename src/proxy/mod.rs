@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | request filter and auth (on the head, before the body is read) | `filter` | [`filter::Admission`]: route, project |
 //! | body scan | `body` | [`body::Scanned`]: located keys, model, stream flag, features |
-//! | route decision | `decide` | the candidates in try order, or a refusal |
+//! | rate limits, route decision | `decide` | the candidates in try order, or a refusal |
 //! | upstream request, send, relay | `attempt` | [`attempt::Attempts`]: each attempt's outcome |
 //! | logging | `log` | stats, the decision line; the final status |
 //!
@@ -64,6 +64,21 @@ impl Service for Gateway {
         filter::admit(req, &mut bufs.auth)
     }
 
+    /// Refusals on the head are answered requests too: counted and in the ledger, as those
+    /// that reach the phases (with no project: none was let in).
+    fn refused(&self, w: &Worker, inc: &Incoming<'_>, status: u16, started: std::time::Instant) {
+        let req = Request {
+            head: inc.head,
+            raw: inc.raw,
+            body: &[],
+            trace_id: inc.trace_id,
+            table: inc.table,
+        };
+        let served = log::Served::default();
+        log::observe(w, &req, &served, status, started);
+        log::ledger(&req, &served, status, started);
+    }
+
     async fn handle(
         &self,
         w: &Worker,
@@ -71,6 +86,28 @@ impl Service for Gateway {
         admission: filter::Admission,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+    ) -> Outcome {
+        let started = std::time::Instant::now();
+        let mut served = log::Served::default();
+        let o = self
+            .answer(w, req, admission, stream, bufs, &mut served)
+            .await;
+        log::observe(w, req, &served, o.status, started);
+        log::ledger(req, &served, o.status, started);
+        o
+    }
+}
+
+impl Gateway {
+    /// Answers one request; what the ledger line needs beyond the status goes in `served`.
+    async fn answer(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        admission: filter::Admission,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Outcome {
         let idle = req.table.limits.idle_timeout;
         let anthropic_hdr =
@@ -94,7 +131,7 @@ impl Service for Gateway {
         };
         let endpoint = admitted.endpoint;
         match self
-            .phases(w, req, admitted, anthropic_hdr, stream, bufs)
+            .phases(w, req, admitted, anthropic_hdr, stream, bufs, served)
             .await
         {
             Ok(o) => o,
@@ -133,23 +170,27 @@ impl Gateway {
         anthropic_hdr: bool,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
         let endpoint = admitted.endpoint;
+        served.project = Some(admitted.project);
+        served.token = Some(admitted.digest);
         if endpoint == Endpoint::Models {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
         let scanned = body::scan(req, endpoint)?;
         if endpoint == Endpoint::Responses {
             return self
-                .responses(w, req, &admitted, scanned, stream, bufs)
+                .responses(w, req, &admitted, scanned, stream, bufs, served)
                 .await;
         }
-        self.attempts(w, req, &admitted, &scanned, None, stream, bufs)
+        self.attempts(w, req, &admitted, &scanned, None, stream, bufs, served)
             .await
     }
 
     /// A `/v1/responses` turn: the stored conversation it continues put in front of its input,
     /// and the answer kept unless `store: false` (see `conversation`).
+    #[allow(clippy::too_many_arguments)]
     async fn responses(
         &self,
         w: &Worker,
@@ -158,6 +199,7 @@ impl Gateway {
         scanned: body::Scanned<'_>,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
         let body = req.body;
         let top = &scanned.top;
@@ -178,7 +220,7 @@ impl Gateway {
         };
         if !store && previous.is_none() {
             return self
-                .attempts(w, req, admitted, &scanned, None, stream, bufs)
+                .attempts(w, req, admitted, &scanned, None, stream, bufs, served)
                 .await;
         }
         let mut turn = Vec::new();
@@ -195,7 +237,7 @@ impl Gateway {
         let keep = store.then_some(&keep);
         let Some(prev) = previous else {
             return self
-                .attempts(w, req, admitted, &scanned, keep, stream, bufs)
+                .attempts(w, req, admitted, &scanned, keep, stream, bufs, served)
                 .await;
         };
         let history = state
@@ -210,7 +252,7 @@ impl Gateway {
             ..*req
         };
         let scanned = body::scan(&req, Endpoint::Responses)?;
-        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs)
+        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs, served)
             .await
     }
 
@@ -225,7 +267,9 @@ impl Gateway {
         keep: Option<&crate::relay::keep::Turn<'_>>,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
+        decide::limits(w, req, admitted, scanned).await?;
         let cands = decide::candidates(req, admitted, scanned)?;
         let cx = attempt::Ctx {
             up: &self.upstream,
@@ -237,6 +281,6 @@ impl Gateway {
             keep,
         };
         let mut attempts = attempt::run(&cx, stream, bufs).await;
-        log::finish(w, req, admitted, &cands, &mut attempts)
+        log::finish(w, req, admitted, &cands, &mut attempts, served)
     }
 }

@@ -51,6 +51,9 @@ pub struct Plan<'a> {
     pub protocol: Protocol,
     /// Sent as `x-routerly-trace-id`.
     pub trace_id: &'a TraceId,
+    /// Leave the usage chunk of an OpenAI chat stream out: the gateway asked for it, the
+    /// client did not.
+    pub strip_usage: bool,
     /// The trace as the stream's first SSE event (already in the chosen form; empty when off).
     pub trace: &'a [u8],
     /// Server limits of this request's snapshot.
@@ -80,6 +83,8 @@ pub struct Relayed {
     pub keep_alive: bool,
     /// Token usage read from the answer, when the usage tap has it.
     pub usage: Option<Usage>,
+    /// Gaps between the upstream reads of a stream (none for a whole body).
+    pub gaps: crate::metrics::hist::Gaps,
 }
 
 /// How a relayed answer ended.
@@ -100,6 +105,8 @@ pub struct Usage {
     pub input: u64,
     /// Output (completion) tokens.
     pub output: u64,
+    /// Of `input`, tokens read from the provider's prompt cache.
+    pub cache_read: u64,
 }
 
 /// The upstream's `content-type`, relayed as sent when it is plain visible ASCII (no header
@@ -150,6 +157,7 @@ pub async fn answer(
         bytes: bytes as u64,
         keep_alive,
         usage: None,
+        gaps: Default::default(),
     };
 
     let class = p.adapter.classify(status);
@@ -215,6 +223,7 @@ pub async fn answer(
                     Some(k) => k.store(&ex.buf[start..end]).await,
                     None => Ok(()),
                 };
+                usage = crate::usage::parse_body(plan.protocol, &ex.buf[start..end]);
                 match kept {
                     Ok(()) => whole(plan, client, status, &ex, start, end, bufs).await,
                     Err(e) => {
@@ -278,15 +287,17 @@ pub async fn answer(
     }
 
     stats.inc(Counter::Streams);
+    let _open = crate::metrics::Held::new(stats, Counter::StreamsOpen);
     if !start_stream(client, status, plan, bufs).await {
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
     }
-    let mut usage = None;
-    let (end, bytes) = match plan.xlate {
+    let ((end, bytes), usage) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
-            relay_stream(&mut ex, client, gap, idle, proto, keep).await
+            let mut tap = crate::usage::StreamTap::new(proto).stripping(plan.strip_usage);
+            let r = relay_stream(&mut ex, client, gap, idle, proto, keep, &mut tap).await;
+            (r, tap.usage())
         }
         Some(session) => {
             let mut tr = Translator::new(session, &ids(plan));
@@ -300,8 +311,7 @@ pub async fn answer(
                 keep,
             )
             .await;
-            usage = tr.usage().map(Usage::from);
-            r
+            (r, tr.usage().map(Usage::from))
         }
     };
     let (end, keep_alive, reusable) = match end {
@@ -318,9 +328,11 @@ pub async fn answer(
         }
         StreamEnd::ClientGone => (End::ClientGone, false, false),
     };
+    let gaps = ex.gaps;
     bufs.ubuf = ex.finish(up, p, reusable);
     let mut r = done(status, end, bytes, keep_alive);
     r.usage = usage;
+    r.gaps = gaps;
     Ok(r)
 }
 
@@ -339,6 +351,7 @@ impl From<translate::Usage> for Usage {
         Usage {
             input: u.input,
             output: u.output,
+            cache_read: u.cache_read,
         }
     }
 }
@@ -427,6 +440,7 @@ async fn relay_stream(
     client_timeout: std::time::Duration,
     protocol: Protocol,
     mut keep: Option<&mut Keep<'_>>,
+    tap: &mut crate::usage::StreamTap,
 ) -> (StreamEnd, usize) {
     let mut relayed = 0usize;
     let framing = ex.head.framing;
@@ -466,6 +480,14 @@ async fn relay_stream(
         let mut w_start = data_start;
         let mut w_end = data_start;
         buf.truncate(data_start + payload);
+        let mut payload = payload;
+        if payload > 0 {
+            // A usage chunk the client did not ask for is left out (moved over in place).
+            if let Some(cut) = tap.feed(&buf[data_start..]) {
+                buf.drain(data_start + cut.start..data_start + cut.end);
+                payload -= cut.len();
+            }
+        }
         if payload > 0 {
             relayed += payload;
             let (hdr, hl) = chunk_header(payload);
@@ -519,7 +541,7 @@ async fn relay_stream(
         };
         buf = b;
         match r {
-            Ok(_) => {}
+            Ok(_) => ex.gaps.tick(),
             Err(IoFail::Closed) if framing == ResponseFraming::CloseDelimited => {
                 buf.clear();
                 buf.extend_from_slice(LAST_CHUNK);

@@ -114,7 +114,10 @@ pub(super) async fn relay(
         };
         buf = b;
         let step = match r {
-            Ok(_) => continue,
+            Ok(_) => {
+                ex.gaps.tick();
+                continue;
+            }
             Err(IoFail::Closed) if framing == ResponseFraming::CloseDelimited => {
                 o.clear();
                 o.resize(RESERVE, 0);

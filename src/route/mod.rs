@@ -18,6 +18,8 @@ use crate::config::{
     BudgetConfig, Capability, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl,
 };
 use crate::endpoint::Protocol;
+use crate::limits::Limiter;
+use crate::metrics::series::Series;
 use crate::provider::Adapter;
 use arc_swap::ArcSwap;
 use policy::Policy;
@@ -169,6 +171,23 @@ pub struct Project {
     pub budget: Option<BudgetConfig>,
     /// The project's usage (only the usage counters are used), kept across reloads.
     pub stats: Arc<ModelStats>,
+    /// `limits`: the whole project's request and token rate, kept across reloads.
+    pub limiter: Option<Arc<Limiter>>,
+    /// `token_limits`: one limiter per token digest (empty without `token_limits`).
+    pub token_limiters: HashMap<[u8; 32], Arc<Limiter>>,
+    /// Labelled metrics: `[0]` for requests no model was chosen for, then one per entry of
+    /// `models`, in its order. Kept across reloads by model id.
+    pub series: Box<[Arc<Series>]>,
+}
+
+impl Project {
+    /// The metrics series of this project and `model` (one of its candidates, or none).
+    pub fn series(&self, model: Option<u16>) -> &Series {
+        let i = model
+            .and_then(|m| self.models.iter().position(|&x| x == m))
+            .map_or(0, |i| i + 1);
+        &self.series[i]
+    }
 }
 
 /// Server limits, copied from `[server]`.
@@ -206,6 +225,8 @@ pub struct RouteTable {
     pub limits: Limits,
     /// Health-check tuning.
     pub routing: RoutingConfig,
+    /// Labelled metrics of requests no project was found for (bad token, unknown route).
+    pub unattributed: Arc<Series>,
     tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>>,
     model_ids: HashMap<String, u16>,
     slugs: HashMap<Vec<u8>, u16>,
@@ -391,7 +412,7 @@ impl RouteTable {
                     list.push(i as u16);
                 }
             }
-            let models_idx = p
+            let models_idx: Vec<u16> = p
                 .models
                 .iter()
                 .filter_map(|m| model_ids.get(m).copied())
@@ -411,6 +432,64 @@ impl RouteTable {
                         .map(|j| t.projects[j as usize].stats.clone())
                 })
                 .unwrap_or_else(|| Arc::new(ModelStats::new(workers)));
+            let prev_project = prev.and_then(|t| {
+                t.project_by_slug(p.slug.as_bytes())
+                    .map(|j| &t.projects[j as usize])
+            });
+            // Counters carry over a reload when the limit is unchanged.
+            let limiter = p.limits.map(|cfg| {
+                prev_project
+                    .and_then(|q| q.limiter.clone())
+                    .filter(|l| l.cfg == cfg)
+                    .unwrap_or_else(|| {
+                        let key = format!("sy:l:{}", p.slug).into_bytes();
+                        Arc::new(Limiter::new(cfg, key, workers))
+                    })
+            });
+            let mut token_limiters = HashMap::new();
+            if let Some(cfg) = p.token_limits {
+                for t in &p.tokens {
+                    let digest = match t.strip_prefix("sha256:") {
+                        Some(hex) => match hex32(&hex.to_ascii_lowercase()) {
+                            Some(d) => d,
+                            None => continue,
+                        },
+                        None => token_digest(t.as_bytes()),
+                    };
+                    let l = prev_project
+                        .and_then(|q| q.token_limiters.get(&digest).cloned())
+                        .filter(|l| l.cfg == cfg)
+                        .unwrap_or_else(|| {
+                            // A digest prefix names the token in Redis; never the token.
+                            let hex: String =
+                                digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                            let key = format!("sy:l:{}:t:{hex}", p.slug).into_bytes();
+                            Arc::new(Limiter::new(cfg, key, workers))
+                        });
+                    token_limiters.insert(digest, l);
+                }
+            }
+            let series = std::iter::once(None)
+                .chain(
+                    models_idx
+                        .iter()
+                        .map(|&m: &u16| Some(models[m as usize].id.as_str())),
+                )
+                .map(|model| {
+                    prev_project
+                        .and_then(|q| {
+                            let at = match model {
+                                None => Some(0),
+                                Some(id) => prev?
+                                    .model_by_id(id)
+                                    .and_then(|j| q.models.iter().position(|&x| x == j))
+                                    .map(|i| i + 1),
+                            };
+                            at.map(|i| q.series[i].clone())
+                        })
+                        .unwrap_or_else(|| Arc::new(Series::new(workers)))
+                })
+                .collect();
             projects.push(Project {
                 slug: p.slug.clone(),
                 models: models_idx,
@@ -419,6 +498,9 @@ impl RouteTable {
                 trace: p.trace,
                 budget: p.budget.clone(),
                 stats,
+                limiter,
+                token_limiters,
+                series,
             });
         }
 
@@ -442,6 +524,9 @@ impl RouteTable {
                 drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             },
             routing: cfg.routing.clone(),
+            unattributed: prev
+                .map(|t| t.unattributed.clone())
+                .unwrap_or_else(|| Arc::new(Series::new(workers))),
             tokens,
             model_ids,
             slugs,

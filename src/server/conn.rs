@@ -198,6 +198,7 @@ pub async fn serve<S: Service>(w: Rc<Worker>, svc: Rc<S>, mut stream: TcpStream)
             }
         };
         let trace_id = TraceId::new();
+        let started = std::time::Instant::now();
         let mut bufs = w.take_bufs();
         let head_len = head.head_len;
 
@@ -236,6 +237,13 @@ pub async fn serve<S: Service>(w: Rc<Worker>, svc: Rc<S>, mut stream: TcpStream)
                 };
                 let keep = skip.is_some() && head.keep_alive && !refusal.err.closes_connection();
                 w.stats().status(refusal.err.status());
+                let incoming = Incoming {
+                    head: &head,
+                    raw: &rb.buf,
+                    trace_id,
+                    table: &table,
+                };
+                svc.refused(&w, &incoming, refusal.err.status(), started);
                 let out = respond::error_keep(
                     limits.idle_timeout,
                     &mut stream,

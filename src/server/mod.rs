@@ -17,6 +17,7 @@ use crate::error::Error;
 use conn::{Bufs, Incoming, Outcome, Request};
 use monoio::net::TcpStream;
 use std::future::Future;
+use std::time::Instant;
 use worker::Worker;
 
 /// A request refused on its head: the error, and the protocol whose shape it is answered in.
@@ -46,6 +47,12 @@ pub trait Service: 'static {
         req: &Incoming<'_>,
         bufs: &mut Bufs,
     ) -> Result<Self::Admitted, Refusal>;
+
+    /// A request the connection answered with `status` after [`Service::admit`] refused it
+    /// (or it was a POST without a length), so [`Service::handle`] never saw it: for the
+    /// service's own accounting (the gateway's metrics and usage ledger). `started` is when
+    /// its head was complete.
+    fn refused(&self, _w: &Worker, _req: &Incoming<'_>, _status: u16, _started: Instant) {}
 
     /// Serves one admitted request. `req.table` is the snapshot loaded for this request;
     /// `bufs` are the request's borrowed buffers, returned to the worker's pool afterwards.

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -45,6 +45,25 @@ pub struct Shared {
     /// The Responses conversation store (the gateway's; `None` for the mock upstream). Opened
     /// once at start: a reload does not move it.
     pub state: Option<crate::state::State>,
+    /// The config file a reload reads (`None`: the embedded config, nothing to reload).
+    pub config_path: Option<String>,
+    /// Reload outcomes, for `/metrics`, `/ready` and `POST /admin/reload`.
+    pub reloads: Reloads,
+    /// Workers whose ring is up and accepting (for `/ready`).
+    pub running: AtomicUsize,
+}
+
+/// What config reloads did. Touched only by reloads and the admin thread, never by a request.
+#[derive(Default)]
+pub struct Reloads {
+    /// Reloads that published a new snapshot.
+    pub ok: AtomicU64,
+    /// Reloads refused (the running snapshot kept).
+    pub failed: AtomicU64,
+    /// Why the last reload was refused ("" once one succeeds).
+    pub last_error: std::sync::Mutex<String>,
+    /// Serializes reloads: `SIGHUP` and `POST /admin/reload` may race.
+    pub lock: std::sync::Mutex<()>,
 }
 
 /// One worker's own state.
@@ -256,6 +275,8 @@ async fn accept_loop<S: Service>(
         }
     };
     crate::log::init_worker();
+    shared.running.fetch_add(1, Ordering::Relaxed);
+    let _running = Running(shared.clone());
     if let Some(state) = &shared.state {
         // A shared store's per-worker connection starts now, so it (and `/ready`) is up before
         // the first request needs it.
@@ -367,6 +388,15 @@ pub fn begin_shutdown(shared: &Shared) {
         unsafe {
             libc::shutdown(fd, libc::SHUT_RDWR);
         }
+    }
+}
+
+/// Counts a worker as running until its accept loop returns.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -138,6 +138,8 @@ pub struct Exchange {
     pub head: ResponseHead,
     /// Response bytes read so far: the head at `buf[..head.head_len]`, then body bytes.
     pub buf: Vec<u8>,
+    /// Gaps between the reads of a relayed stream, for the metrics.
+    pub gaps: crate::metrics::hist::Gaps,
 }
 
 /// Sends `req` (a whole request: head and body) to `provider` and reads the response head,
@@ -197,6 +199,7 @@ pub async fn send(
                     key,
                     head,
                     buf,
+                    gaps: Default::default(),
                 })
             }
             Err((HeadFail::ClosedBeforeAnswer, b)) if reused => {

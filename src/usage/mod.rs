@@ -1,0 +1,206 @@
+//! Usage: what an answer cost, from the tokens the upstream itself reported, and the ledger
+//! that records every answered request.
+//!
+//! Cost follows the providers' price sheets: uncached prompt tokens at the input price,
+//! cache-read tokens at `cached_input_per_million` (the input price when unset), output tokens
+//! at the output price. Cache-write tokens are priced as input (the configs carry no separate
+//! write price).
+
+pub mod ledger;
+
+use crate::endpoint::Protocol;
+use crate::relay::Usage;
+use crate::route::Model;
+use crate::scan::members::{as_u64, get, members};
+use crate::translate;
+use crate::translate::wire::{read_chat_usage, MessagesUsage};
+
+/// Whether a chat chunk is the usage chunk `include_usage` adds: no choices, a usage object.
+fn is_usage_chunk(json: &[u8]) -> bool {
+    get(json, b"choices").is_some_and(|c| c.trim_ascii() == b"[]")
+}
+
+/// The cost in USD of `u` at `model`'s prices.
+pub fn cost(model: &Model, u: &Usage) -> f64 {
+    let cached = u.cache_read.min(u.input);
+    ((u.input - cached) as f64 * model.input_per_million
+        + cached as f64 * model.cached_input_per_million
+        + u.output as f64 * model.output_per_million)
+        / 1e6
+}
+
+/// The usage an upstream reported in a whole answer body of `protocol` (a passthrough answer:
+/// translated ones are read by the translator). `None` when the body has none.
+pub fn parse_body(protocol: Protocol, body: &[u8]) -> Option<Usage> {
+    read_usage(protocol, get(body, b"usage")?)
+}
+
+/// Reads one `usage` object: OpenAI chat (`prompt_tokens`...), OpenAI Responses
+/// (`input_tokens` with `input_tokens_details.cached_tokens`), or Anthropic (`input_tokens`
+/// without the cached ones, which are added back so `input` counts every prompt token).
+fn read_usage(protocol: Protocol, obj: &[u8]) -> Option<Usage> {
+    members(obj)?;
+    let u = match protocol {
+        Protocol::Anthropic => {
+            let mut m = MessagesUsage::default();
+            m.read(obj);
+            m.usage()
+        }
+        Protocol::OpenAi if get(obj, b"prompt_tokens").is_some() => {
+            let mut u = translate::Usage::default();
+            read_chat_usage(obj, &mut u);
+            u
+        }
+        Protocol::OpenAi => translate::Usage {
+            input: get(obj, b"input_tokens").and_then(as_u64)?,
+            output: get(obj, b"output_tokens").and_then(as_u64).unwrap_or(0),
+            cache_read: get(obj, b"input_tokens_details")
+                .and_then(|d| get(d, b"cached_tokens"))
+                .and_then(as_u64)
+                .unwrap_or(0),
+            ..translate::Usage::default()
+        },
+    };
+    Some(Usage::from(u))
+}
+
+/// The usage tap of a passthrough stream: the relayed bytes are looked at (never changed) for
+/// SSE `data:` lines that carry a `usage` object: OpenAI chat's final usage chunk, Responses'
+/// `response.completed`, Anthropic's `message_start` (input and cache tokens) and
+/// `message_delta` (running output total, replacing the earlier report). One `memmem` per
+/// relayed read; a line is parsed only when it names `usage` and lies whole in one read (an
+/// event split across reads is not seen: its usage is then unknown, never wrong).
+#[derive(Debug)]
+pub struct StreamTap {
+    protocol: Protocol,
+    anthropic: MessagesUsage,
+    seen: Option<translate::Usage>,
+    /// Cut OpenAI chat's usage chunk out of the relayed bytes: the gateway asked for it, the
+    /// client did not.
+    strip: bool,
+}
+
+impl StreamTap {
+    /// A tap for a stream of `protocol`.
+    pub fn new(protocol: Protocol) -> StreamTap {
+        StreamTap {
+            protocol,
+            anthropic: MessagesUsage::default(),
+            seen: None,
+            strip: false,
+        }
+    }
+
+    /// A tap that also hands back, from [`feed`](Self::feed), where the usage chunk of an
+    /// OpenAI chat stream lies, for the relay to leave it out.
+    pub fn stripping(mut self, strip: bool) -> StreamTap {
+        self.strip = strip;
+        self
+    }
+
+    /// Looks at one relayed payload. When stripping, gives the byte range of the usage chunk
+    /// (its `data:` line and the blank line that ends the event) if this payload holds it.
+    pub fn feed(&mut self, payload: &[u8]) -> Option<std::ops::Range<usize>> {
+        let finder = memchr::memmem::Finder::new(b"\"usage\"");
+        let mut from = 0;
+        let mut cut = None;
+        while let Some(i) = finder.find(&payload[from..]) {
+            let at = from + i;
+            let start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
+            let Some(len) = memchr::memchr(b'\n', &payload[at..]) else {
+                return cut;
+            };
+            let end = at + len;
+            from = end;
+            let line = &payload[start..end];
+            let Some(json) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let before = self.seen;
+            self.event(json);
+            if self.strip && cut.is_none() && self.seen != before && is_usage_chunk(json) {
+                // The event ends at the blank line after its last `data:` line.
+                let mut stop = end + 1;
+                if payload.get(stop) == Some(&b'\r') {
+                    stop += 1;
+                }
+                if payload.get(stop) == Some(&b'\n') {
+                    stop += 1;
+                }
+                cut = Some(start..stop.min(payload.len()));
+            }
+        }
+        cut
+    }
+
+    fn event(&mut self, json: &[u8]) {
+        let json = json.trim_ascii();
+        match self.protocol {
+            Protocol::Anthropic => {
+                let usage = get(json, b"usage")
+                    .or_else(|| get(json, b"message").and_then(|m| get(m, b"usage")));
+                if let Some(u) = usage.filter(|u| members(u).is_some()) {
+                    self.anthropic.read(u);
+                    self.seen = Some(self.anthropic.usage());
+                }
+            }
+            Protocol::OpenAi => {
+                let usage = get(json, b"usage")
+                    .or_else(|| get(json, b"response").and_then(|r| get(r, b"usage")));
+                if let Some(u) = usage.and_then(|u| read_usage(Protocol::OpenAi, u)) {
+                    self.seen = Some(translate::Usage {
+                        input: u.input,
+                        output: u.output,
+                        cache_read: u.cache_read,
+                        ..translate::Usage::default()
+                    });
+                }
+            }
+        }
+    }
+
+    /// The last usage the stream reported.
+    pub fn usage(&self) -> Option<Usage> {
+        self.seen.map(Usage::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_of_each_protocol() {
+        let chat = br#"{"id":"x","usage":{"prompt_tokens":10,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        let resp = br#"{"usage":{"input_tokens":10,"output_tokens":3,"input_tokens_details":{"cached_tokens":4}}}"#;
+        let msgs = br#"{"usage":{"input_tokens":6,"cache_read_input_tokens":4,"output_tokens":3}}"#;
+        let want = Usage {
+            input: 10,
+            output: 3,
+            cache_read: 4,
+        };
+        assert_eq!(parse_body(Protocol::OpenAi, chat), Some(want));
+        assert_eq!(parse_body(Protocol::OpenAi, resp), Some(want));
+        assert_eq!(parse_body(Protocol::Anthropic, msgs), Some(want));
+        assert_eq!(parse_body(Protocol::OpenAi, b"{\"usage\":null}"), None);
+    }
+
+    #[test]
+    fn streams_of_each_protocol() {
+        let chat = b"data: {\"choices\":[],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n";
+        let mut t = StreamTap::new(Protocol::OpenAi);
+        t.feed(chat);
+        assert_eq!(t.usage().map(|u| (u.input, u.output)), Some((10, 3)));
+        let mut t = StreamTap::new(Protocol::Anthropic);
+        t.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":6,\"cache_read_input_tokens\":4,\"output_tokens\":1}}}\n\n");
+        t.feed(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\n");
+        assert_eq!(
+            t.usage(),
+            Some(Usage {
+                input: 10,
+                output: 3,
+                cache_read: 4
+            })
+        );
+    }
+}
