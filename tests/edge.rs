@@ -333,3 +333,46 @@ fn refused_on_the_head_keeps_a_wholly_buffered_connection_only() {
     assert!(r.says_close(), "{}", r.dump());
     assert_eq!(capture.requests().len(), 1);
 }
+
+#[test]
+fn chunked_bodies_growing_past_the_cap_are_shed() {
+    // No declared length: the cap is enforced as the body grows, not only at the head.
+    let capture = Capture::ok();
+    let gw = Server::serve(
+        &config(
+            &capture,
+            2 * MIB,
+            &format!("max_body_memory_per_worker = {}", 3 * MIB),
+        ),
+        &key_env(),
+    );
+    let chunked_head = format!(
+        "POST {CHAT} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let open_chunk = |size: usize, sent: usize| {
+        let mut b = chunked_head.clone().into_bytes();
+        b.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+        b.resize(b.len() + sent, b' ');
+        b
+    };
+    let mut a = gw.connect();
+    a.send(&open_chunk(2 * MIB - 4096, 2 * MIB - 100 * 1024))
+        .expect("send A");
+    wait_metric(
+        &gw,
+        "switchyard_request_body_bytes",
+        Duration::from_secs(10),
+        |v| v as usize >= 3 * MIB / 2,
+    );
+    let mut b = gw.connect();
+    // B's own chunk grows its buffer past what is left under the cap (about 1 MiB) well
+    // before its first MiB is in; what follows the refusal is drained, not reset.
+    let _ = b.send(&open_chunk(2 * MIB - 4096, MIB));
+    let r = b.response();
+    assert_error(&r, 503, Shape::OpenAi, "api_error");
+    assert_eq!(gw.metric("switchyard_body_memory_shed_total"), 1);
+    let held = gw.metric("switchyard_request_body_bytes") as usize;
+    assert!(held <= 3 * MIB, "held {held} bytes past the 3 MiB cap");
+    a.close();
+    assert!(capture.requests().is_empty());
+}
