@@ -31,8 +31,13 @@ pub enum ErrorKind {
     HeadTooLarge,
     /// A head that started did not complete within `header_timeout_ms`.
     HeadTimeout,
+    /// A body that did not arrive within `body_timeout_ms` of its head.
+    BodyTimeout,
     /// A POST with neither `Content-Length` nor chunked framing.
     LengthRequired,
+    /// The worker holds `max_body_memory_per_worker` of request bodies already: the request is
+    /// shed rather than grow the process.
+    Overloaded,
     /// A field whose meaning the chosen provider cannot honour (translation refused it).
     UnsupportedField,
     /// Budget or rate limit.
@@ -145,13 +150,13 @@ impl Error {
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::HeadTooLarge => 431,
-            ErrorKind::HeadTimeout => 408,
+            ErrorKind::HeadTimeout | ErrorKind::BodyTimeout => 408,
             ErrorKind::LengthRequired => 411,
             ErrorKind::RateLimited => 429,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
-            ErrorKind::StateUnavailable => 503,
+            ErrorKind::StateUnavailable | ErrorKind::Overloaded => 503,
             ErrorKind::ClientClosed => 499,
         }
     }
@@ -164,6 +169,7 @@ impl Error {
             | ErrorKind::UnsupportedField
             | ErrorKind::NoCandidate
             | ErrorKind::HeadTimeout
+            | ErrorKind::BodyTimeout
             | ErrorKind::LengthRequired
             | ErrorKind::MethodNotAllowed => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
@@ -174,6 +180,11 @@ impl Error {
                 Protocol::Anthropic => "request_too_large",
             },
             ErrorKind::RateLimited => "rate_limit_error",
+            // Anthropic's own type for "try again shortly"; OpenAI has none but `api_error`.
+            ErrorKind::Overloaded => match protocol {
+                Protocol::OpenAi => "api_error",
+                Protocol::Anthropic => "overloaded_error",
+            },
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamAuth
@@ -196,6 +207,8 @@ impl Error {
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::HeadTooLarge => "header_too_large",
             ErrorKind::HeadTimeout => "request_timeout",
+            ErrorKind::BodyTimeout => "body_timeout",
+            ErrorKind::Overloaded => "overloaded",
             ErrorKind::LengthRequired => "length_required",
             ErrorKind::UnsupportedField => "unsupported_parameter",
             ErrorKind::RateLimited => "rate_limit_exceeded",
@@ -221,7 +234,8 @@ impl Error {
     }
 
     /// Whether the connection must close after this error: the request's framing can no longer
-    /// be trusted, or its body was not read.
+    /// be trusted, or its body was not read. A POST without a length is here too: the bytes
+    /// after its head were most likely meant as its body, never as the next request.
     pub fn closes_connection(&self) -> bool {
         matches!(
             self.kind,
@@ -229,6 +243,9 @@ impl Error {
                 | ErrorKind::BodyTooLarge
                 | ErrorKind::HeadTooLarge
                 | ErrorKind::HeadTimeout
+                | ErrorKind::BodyTimeout
+                | ErrorKind::LengthRequired
+                | ErrorKind::Overloaded
         )
     }
 }

@@ -113,6 +113,14 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// A request body longer than this gets 413.
     pub max_body_bytes: usize,
+    /// Most header fields in a request head; more gets 431.
+    pub max_headers: usize,
+    /// The whole request body must arrive within this once its head has (408 and close past it),
+    /// so a client trickling a body cannot hold its memory until the idle timeout.
+    pub body_timeout_ms: u64,
+    /// Memory one worker may hold for request bodies being received or served; a request whose
+    /// body would take it past this is shed with 503 instead of growing the process.
+    pub max_body_memory_per_worker: usize,
     /// The whole request head must arrive within this.
     pub header_timeout_ms: u64,
     /// A keep-alive connection idle this long is closed; also bounds a stalled body read.

@@ -2,6 +2,7 @@
 //! warn about. Nothing here fails fast: an operator fixing a file wants the whole list at once.
 
 use super::*;
+use crate::http1::head::MAX_HEADERS_LIMIT;
 use std::net::SocketAddr;
 
 /// Most extra headers one provider may be given: a handful is the use (an organisation or
@@ -65,8 +66,19 @@ impl Config {
         if s.max_body_bytes == 0 || s.max_body_bytes > 1 << 30 {
             errs.push("server.max_body_bytes: must be between 1 and 1073741824".into());
         }
+        if !(1..=MAX_HEADERS_LIMIT).contains(&s.max_headers) {
+            errs.push(format!(
+                "server.max_headers: must be between 1 and {MAX_HEADERS_LIMIT}"
+            ));
+        }
+        if s.max_body_memory_per_worker < s.max_body_bytes {
+            errs.push(
+                "server.max_body_memory_per_worker: must be at least max_body_bytes (else every body that large is shed)".into(),
+            );
+        }
         for (name, v) in [
             ("header_timeout_ms", s.header_timeout_ms),
+            ("body_timeout_ms", s.body_timeout_ms),
             ("idle_timeout_ms", s.idle_timeout_ms),
             ("drain_timeout_ms", s.drain_timeout_ms),
         ] {

@@ -43,9 +43,14 @@ pub enum Counter {
     UpstreamErrors,
     /// Connection tasks that panicked (bugs; the worker survives).
     Panics,
+    /// Bytes of request bodies held now (read buffers grown for a body, until its request is
+    /// answered); bounded per worker by `max_body_memory_per_worker`.
+    BodyBytes,
+    /// Requests shed with 503 because their body would have passed that bound.
+    BodyShed,
 }
 
-const COUNTERS: usize = Counter::Panics as usize + 1;
+const COUNTERS: usize = Counter::BodyShed as usize + 1;
 
 const NAMES: [(&str, &str, &str); COUNTERS] = [
     (
@@ -102,6 +107,16 @@ const NAMES: [(&str, &str, &str); COUNTERS] = [
         "counter",
         "Connection tasks that panicked.",
     ),
+    (
+        "switchyard_request_body_bytes",
+        "gauge",
+        "Bytes of request bodies held in memory.",
+    ),
+    (
+        "switchyard_body_memory_shed_total",
+        "counter",
+        "Requests shed with 503: their body would pass max_body_memory_per_worker.",
+    ),
 ];
 
 /// One worker's counters, padded to their own cache lines.
@@ -131,6 +146,20 @@ impl CoreStats {
     pub fn dec(&self, c: Counter) {
         let s = &self.slots[c as usize];
         s.store(s.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Relaxed);
+    }
+
+    /// Adds `n` (a gauge of bytes). Only the owning worker calls this.
+    #[inline]
+    pub fn add(&self, c: Counter, n: u64) {
+        let s = &self.slots[c as usize];
+        s.store(s.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n`. Only the owning worker calls this.
+    #[inline]
+    pub fn sub(&self, c: Counter, n: u64) {
+        let s = &self.slots[c as usize];
+        s.store(s.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 
     /// Counts a response by status class.

@@ -197,6 +197,12 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// 413 past it.
     pub max_body_bytes: usize,
+    /// 431 past it.
+    pub max_headers: usize,
+    /// Whole body deadline, from the end of the head (408 past it).
+    pub body_timeout: Duration,
+    /// Bytes of request bodies one worker may hold; 503 past it.
+    pub max_body_memory_per_worker: usize,
     /// Whole head deadline.
     pub header_timeout: Duration,
     /// Keep-alive idle deadline, and the deadline of each client write.
@@ -509,6 +515,9 @@ impl RouteTable {
             limits: Limits {
                 max_header_bytes: s.max_header_bytes,
                 max_body_bytes: s.max_body_bytes,
+                max_headers: s.max_headers,
+                body_timeout: Duration::from_millis(s.body_timeout_ms),
+                max_body_memory_per_worker: s.max_body_memory_per_worker,
                 header_timeout: Duration::from_millis(s.header_timeout_ms),
                 idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_upstream_body_bytes: s.max_upstream_body_bytes,

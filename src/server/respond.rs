@@ -141,8 +141,22 @@ pub async fn error(
     err: &Error,
     bufs: &mut Bufs,
 ) -> Outcome {
-    let status = err.status();
     let keep_alive = !err.closes_connection();
+    error_keep(idle, stream, protocol, trace_id, err, keep_alive, bufs).await
+}
+
+/// Sends `err` in `protocol`'s shape, saying `Connection: close` unless `keep_alive` (a
+/// request refused on its head keeps its connection only if its body was already read).
+pub async fn error_keep(
+    idle: Duration,
+    stream: &mut TcpStream,
+    protocol: Protocol,
+    trace_id: &TraceId,
+    err: &Error,
+    keep_alive: bool,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let status = err.status();
     let mut body = std::mem::take(&mut bufs.scratch);
     body.clear();
     write_body(&mut body, protocol, err);

@@ -104,7 +104,6 @@ impl Worker {
             wbuf: Vec::with_capacity(conn::SMALL_BUF),
             ubuf: Vec::with_capacity(conn::READ_BUF),
             scratch: Vec::with_capacity(conn::SMALL_BUF),
-            body: Vec::new(),
             xlate: Vec::new(),
             json: Vec::new(),
             auth: None,
@@ -117,7 +116,7 @@ impl Worker {
         if !(sane(&b.wbuf) && sane(&b.ubuf) && sane(&b.scratch)) {
             return;
         }
-        for v in [&mut b.body, &mut b.xlate, &mut b.json] {
+        for v in [&mut b.xlate, &mut b.json] {
             if !sane(v) {
                 *v = Vec::new();
             }
@@ -127,7 +126,6 @@ impl Worker {
             b.wbuf.clear();
             b.ubuf.clear();
             b.scratch.clear();
-            b.body.clear();
             pool.push(b);
         }
     }
