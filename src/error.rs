@@ -54,6 +54,9 @@ pub enum ErrorKind {
     /// The conversation store cannot answer (down, slow, full): only requests that need state
     /// get this; the rest are served.
     StateUnavailable,
+    /// The gateway cannot take this now: the worker holds its maximum of large upstream
+    /// bodies, or it is shutting down. Worth retrying (elsewhere or later).
+    Unavailable,
     /// A bug of ours.
     Internal,
     /// The client went away before its answer; nothing is sent.
@@ -151,7 +154,7 @@ impl Error {
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
-            ErrorKind::StateUnavailable => 503,
+            ErrorKind::StateUnavailable | ErrorKind::Unavailable => 503,
             ErrorKind::ClientClosed => 499,
         }
     }
@@ -179,6 +182,7 @@ impl Error {
             | ErrorKind::UpstreamAuth
             | ErrorKind::Internal
             | ErrorKind::StateUnavailable
+            | ErrorKind::Unavailable
             | ErrorKind::ClientClosed => "api_error",
             ErrorKind::UpstreamTimeout => "timeout_error",
         }
@@ -206,6 +210,7 @@ impl Error {
             ErrorKind::NoCandidate => "no_candidate_model",
             ErrorKind::NoSuchResponse => "response_not_found",
             ErrorKind::StateUnavailable => "state_unavailable",
+            ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal_error",
             ErrorKind::ClientClosed => "client_closed",
         }

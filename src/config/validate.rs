@@ -65,6 +65,14 @@ impl Config {
         if s.max_body_bytes == 0 || s.max_body_bytes > 1 << 30 {
             errs.push("server.max_body_bytes: must be between 1 and 1073741824".into());
         }
+        if s.hold_body_bytes == 0 || s.hold_body_bytes > s.max_upstream_body_bytes {
+            errs.push(
+                "server.hold_body_bytes: must be between 1 and max_upstream_body_bytes".into(),
+            );
+        }
+        if s.max_held_bodies == 0 {
+            errs.push("server.max_held_bodies: must be greater than 0".into());
+        }
         for (name, v) in [
             ("header_timeout_ms", s.header_timeout_ms),
             ("idle_timeout_ms", s.idle_timeout_ms),
