@@ -137,7 +137,7 @@ fn is_event_stream(ct: Option<&[u8]>) -> bool {
 }
 
 /// Why a stream or body was withheld: the message never says what was found.
-const WITHHELD: &str = "the provider's answer was withheld by the gateway";
+const WITHHELD: &str = "the answer was withheld by the gateway";
 /// Why a stream was cut at the drain deadline.
 const SHUTTING_DOWN: &str = "the gateway is shutting down";
 
