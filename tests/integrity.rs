@@ -397,3 +397,88 @@ fn read_large(addr: std::net::SocketAddr, req: &[u8]) -> (String, usize, Vec<u8>
     }
     (head, len, last)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The cap on held answers
+
+/// A gate the scripted upstream waits at until the test opens it.
+#[derive(Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*open {
+            open = self.cv.wait(open).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+}
+
+#[test]
+fn past_max_held_bodies_a_held_answer_gets_503_with_retry_after() {
+    // Two translated (chat -> messages) non-streaming answers, each larger than
+    // hold_body_bytes, whose bodies the upstream holds back until the gate opens: with one
+    // slot per worker, whichever reaches the gateway second is refused at once.
+    let gate = std::sync::Arc::new(Gate::default());
+    let g = gate.clone();
+    let up = Capture::scripted(move |c| {
+        if c.read_request().is_none() {
+            return;
+        }
+        let text = "a".repeat(4096);
+        let body = format!(
+            r#"{{"id":"msg_big","type":"message","role":"assistant","model":"claude-test","content":[{{"type":"text","text":"{text}"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":3,"output_tokens":3}}}}"#
+        );
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&body.as_bytes()[..64]);
+        c.write(&out);
+        g.wait();
+        c.write(&body.as_bytes()[64..]);
+    });
+    let config = standard_config(&up.openai_base(), &up.anthropic_base()).replace(
+        "drain_timeout_ms = 2000",
+        "drain_timeout_ms = 2000\nhold_body_bytes = 1024\nmax_held_bodies = 1",
+    );
+    let gw = Server::serve(&config, &key_env());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, tx) = (gw.addr, tx.clone());
+            std::thread::spawn(move || {
+                let r = roundtrip(
+                    addr,
+                    &post(CHAT, TOKEN, &chat_body("claude-test", false), ""),
+                );
+                let _ = tx.send(r.status);
+                r
+            })
+        })
+        .collect();
+    // The refusal comes while the other answer is still held back.
+    let first = rx
+        .recv_timeout(READ_TIMEOUT)
+        .expect("one answer before the gate opens");
+    assert_eq!(first, 503, "the second held answer is refused at once");
+    gate.open();
+    let mut rs: Vec<Response> = clients
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect();
+    rs.sort_by_key(|r| r.status);
+    assert_eq!(rs[0].status, 200, "{}", rs[0].dump());
+    assert!(rs[0].text().contains("aaaa"), "{}", rs[0].dump());
+    assert_error(&rs[1], 503, Shape::OpenAi, "api_error");
+    assert_eq!(rs[1].header("retry-after"), Some("1"), "{}", rs[1].dump());
+}
