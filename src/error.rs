@@ -59,6 +59,9 @@ pub enum ErrorKind {
     /// The conversation store cannot answer (down, slow, full): only requests that need state
     /// get this; the rest are served.
     StateUnavailable,
+    /// The gateway cannot take this now: the worker holds its maximum of large upstream
+    /// bodies, or it is shutting down. Worth retrying (elsewhere or later).
+    Unavailable,
     /// A bug of ours.
     Internal,
     /// The client went away before its answer; nothing is sent.
@@ -156,7 +159,7 @@ impl Error {
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
-            ErrorKind::StateUnavailable | ErrorKind::Overloaded => 503,
+            ErrorKind::StateUnavailable | ErrorKind::Overloaded | ErrorKind::Unavailable => 503,
             ErrorKind::ClientClosed => 499,
         }
     }
@@ -190,6 +193,7 @@ impl Error {
             | ErrorKind::UpstreamAuth
             | ErrorKind::Internal
             | ErrorKind::StateUnavailable
+            | ErrorKind::Unavailable
             | ErrorKind::ClientClosed => "api_error",
             ErrorKind::UpstreamTimeout => "timeout_error",
         }
@@ -219,6 +223,7 @@ impl Error {
             ErrorKind::NoCandidate => "no_candidate_model",
             ErrorKind::NoSuchResponse => "response_not_found",
             ErrorKind::StateUnavailable => "state_unavailable",
+            ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal_error",
             ErrorKind::ClientClosed => "client_closed",
         }

@@ -61,6 +61,8 @@ impl Default for ServerConfig {
             idle_timeout_ms: 60_000,
             drain_timeout_ms: 30_000,
             max_upstream_body_bytes: 64 * 1024 * 1024,
+            hold_body_bytes: 1024 * 1024,
+            max_held_bodies: 16,
             share_port: false,
         }
     }

@@ -129,6 +129,13 @@ pub struct ServerConfig {
     pub drain_timeout_ms: u64,
     /// Largest upstream response body buffered for a non-streaming answer.
     pub max_upstream_body_bytes: usize,
+    /// A non-streaming upstream body larger than this (or of unknown length) is large: when
+    /// the gateway need not rewrite it, it is relayed as it arrives instead of held; when it
+    /// must hold it (translation, Responses storage), it takes one of `max_held_bodies`.
+    pub hold_body_bytes: usize,
+    /// Large upstream bodies one worker holds at once; past it a request that needs one more
+    /// gets 503 with `retry-after` (`docs/operations.md`).
+    pub max_held_bodies: usize,
     /// Skip the check that no other process listens on `listen` (see [`crate::listen`]). Set by
     /// `serve --share-port` for a zero-downtime upgrade, never read from the file: left on,
     /// it would let a second gateway split the port's traffic with the first without a word.

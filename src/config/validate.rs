@@ -76,6 +76,14 @@ impl Config {
                 "server.max_body_memory_per_worker: must be at least max_body_bytes (else every body that large is shed)".into(),
             );
         }
+        if s.hold_body_bytes == 0 || s.hold_body_bytes > s.max_upstream_body_bytes {
+            errs.push(
+                "server.hold_body_bytes: must be between 1 and max_upstream_body_bytes".into(),
+            );
+        }
+        if s.max_held_bodies == 0 {
+            errs.push("server.max_held_bodies: must be greater than 0".into());
+        }
         for (name, v) in [
             ("header_timeout_ms", s.header_timeout_ms),
             ("body_timeout_ms", s.body_timeout_ms),

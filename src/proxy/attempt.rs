@@ -241,6 +241,7 @@ async fn one(
     let plan = Plan {
         provider: c.provider,
         protocol: a.endpoint.protocol(),
+        api: api_of(a.endpoint),
         trace_id: &req.trace_id,
         strip_usage,
         trace: &out,

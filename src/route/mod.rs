@@ -56,6 +56,9 @@ pub struct Provider {
     /// The key: the adapter writes it into each request, and upstream error bodies are
     /// scrubbed for it. Never logged, never shown (see the `Debug` impl).
     pub key: String,
+    /// The key's fragments, which every body and stream relayed from this provider is
+    /// scanned for (`relay::scrub`).
+    pub key_set: crate::relay::scrub::KeySet,
     /// `Host: ...\r\n`.
     pub host_line: Vec<u8>,
     /// Path prefix of `base_url`.
@@ -209,6 +212,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Largest buffered upstream body.
     pub max_upstream_body_bytes: usize,
+    /// Past it (or unknown), a non-streaming upstream body is large (`relay::held`).
+    pub hold_body_bytes: usize,
+    /// Large upstream bodies a worker holds at once.
+    pub max_held_bodies: usize,
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
 }
@@ -329,6 +336,7 @@ impl RouteTable {
                 adapter: crate::provider::adapter(p.kind),
                 responses: p.serves_responses(),
                 extra_headers,
+                key_set: crate::relay::scrub::KeySet::new(key.as_bytes()),
                 key,
                 host_line,
                 connect_timeout: Duration::from_millis(p.connect_timeout_ms),
@@ -521,6 +529,8 @@ impl RouteTable {
                 header_timeout: Duration::from_millis(s.header_timeout_ms),
                 idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_upstream_body_bytes: s.max_upstream_body_bytes,
+                hold_body_bytes: s.hold_body_bytes,
+                max_held_bodies: s.max_held_bodies,
                 drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             },
             routing: cfg.routing.clone(),

@@ -71,6 +71,9 @@ pub struct Bufs {
     pub xlate: Vec<u8>,
     /// Translated routes: the copy of a JSON document simd-json parses in place.
     pub json: Vec<u8>,
+    /// Passthrough streams: the framer watching for the protocol's end event
+    /// (`relay::watch`), reused so a stream allocates nothing to watch.
+    pub sse: crate::translate::sse::Framer,
     /// The last token a request on these buffers presented, and its digest: keep-alive
     /// clients send the same one every time.
     pub auth: TokenCache,

@@ -106,6 +106,7 @@ impl Worker {
             scratch: Vec::with_capacity(conn::SMALL_BUF),
             xlate: Vec::new(),
             json: Vec::new(),
+            sse: Default::default(),
             auth: None,
         })
     }
@@ -343,14 +344,28 @@ async fn accept_loop<S: Service>(
 }
 
 /// After accepting stopped: keep the runtime (and so the connection tasks) alive until this
-/// worker's in-flight requests have finished or the drain deadline passed. Idle keep-alive
-/// connections are then closed with the runtime.
+/// worker's in-flight requests have finished or the drain deadline passed. Streams still
+/// running at the deadline are cut with their protocol's error event (`relay::drain`), given
+/// up to [`CUT_GRACE`] to write it. Idle keep-alive connections are then closed with the
+/// runtime.
 async fn drain(worker: &Worker) {
     let deadline = std::time::Instant::now() + worker.routes().limits.drain_timeout;
     while worker.stats().get(Counter::InFlight) > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(DRAIN_POLL).await;
     }
+    if worker.stats().get(Counter::InFlight) == 0 {
+        return;
+    }
+    crate::relay::drain::cut_streams();
+    let grace = std::time::Instant::now() + CUT_GRACE;
+    while worker.stats().get(Counter::InFlight) > 0 && std::time::Instant::now() < grace {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
 }
+
+/// How long streams cut at the drain deadline get to write their error event: one small write
+/// each, to clients that were reading a moment ago.
+pub const CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often a draining worker checks its in-flight count.
 pub const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(5);

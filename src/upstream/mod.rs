@@ -372,12 +372,7 @@ impl Exchange {
         deadline: monoio::time::Instant,
     ) -> Result<(usize, usize, bool), Error> {
         let start = self.head.head_len;
-        let too_big = || {
-            Error::upstream(
-                ErrorKind::UpstreamFailed,
-                "upstream response body too large",
-            )
-        };
+        let too_big = || Error::upstream(ErrorKind::UpstreamFailed, TOO_LARGE);
         match self.head.framing {
             ResponseFraming::None => Ok((
                 start,
@@ -460,6 +455,15 @@ impl Exchange {
         }
         self.buf
     }
+}
+
+/// Why [`Exchange::read_body`] refused a body past its limit.
+const TOO_LARGE: &str = "upstream response body too large";
+
+/// Whether `e` is [`Exchange::read_body`]'s refusal of a body past its limit (the relay then
+/// knows a body it could not hold was large, not broken).
+pub fn is_too_large(e: &Error) -> bool {
+    e.kind == ErrorKind::UpstreamFailed && e.message == TOO_LARGE
 }
 
 /// Bytes after a complete response we did not ask for: the upstream's framing cannot be

@@ -35,6 +35,35 @@ pub fn parse_body(protocol: Protocol, body: &[u8]) -> Option<Usage> {
     read_usage(protocol, get(body, b"usage")?)
 }
 
+/// Bytes kept from the end of a whole body relayed as it arrives, for its usage: every
+/// provider writes `usage` among the last members of its answer object, followed by a few
+/// short members at most (`system_fingerprint`, `user`, `metadata`).
+pub const USAGE_TAIL: usize = 16 * 1024;
+
+/// Keeps the last [`USAGE_TAIL`] bytes of a body in `tail` as `payload` passes (at most one
+/// `USAGE_TAIL` move per read; the buffer is the request's, reused).
+pub fn keep_tail(tail: &mut Vec<u8>, payload: &[u8]) {
+    if payload.len() >= USAGE_TAIL {
+        tail.clear();
+        tail.extend_from_slice(&payload[payload.len() - USAGE_TAIL..]);
+        return;
+    }
+    let over = (tail.len() + payload.len()).saturating_sub(USAGE_TAIL);
+    if over > 0 {
+        tail.drain(..over);
+    }
+    tail.extend_from_slice(payload);
+}
+
+/// The usage in the last bytes of a whole answer body of `protocol` (see [`keep_tail`]): the
+/// last `"usage"` member there. A `"usage":` can only be a member name (inside a string its
+/// quotes would be escaped). `None` when the tail has none, or it is cut.
+pub fn parse_tail(protocol: Protocol, tail: &[u8]) -> Option<Usage> {
+    let at = memchr::memmem::rfind(tail, b"\"usage\"")?;
+    let rest = tail[at + 7..].trim_ascii_start().strip_prefix(b":")?;
+    read_usage(protocol, rest)
+}
+
 /// Reads one `usage` object: OpenAI chat (`prompt_tokens`...), OpenAI Responses
 /// (`input_tokens` with `input_tokens_details.cached_tokens`), or Anthropic (`input_tokens`
 /// without the cached ones, which are added back so `input` counts every prompt token).
@@ -183,6 +212,27 @@ mod tests {
         assert_eq!(parse_body(Protocol::OpenAi, resp), Some(want));
         assert_eq!(parse_body(Protocol::Anthropic, msgs), Some(want));
         assert_eq!(parse_body(Protocol::OpenAi, b"{\"usage\":null}"), None);
+    }
+
+    #[test]
+    fn tails_of_bodies_split_anywhere() {
+        let mut body =
+            br#"{"id":"x","choices":[{"message":{"content":"the word \"usage\": here"}}],"#
+                .to_vec();
+        body.extend(std::iter::repeat_n(b' ', USAGE_TAIL));
+        body.extend_from_slice(
+            br#""usage" : {"prompt_tokens":10,"completion_tokens":3},"system_fingerprint":"fp"}"#,
+        );
+        for step in [1, 7, 4096, USAGE_TAIL + 5, body.len()] {
+            let mut tail = Vec::new();
+            for part in body.chunks(step) {
+                keep_tail(&mut tail, part);
+            }
+            assert!(tail.len() <= USAGE_TAIL);
+            let u = parse_tail(Protocol::OpenAi, &tail).map(|u| (u.input, u.output));
+            assert_eq!(u, Some((10, 3)), "reads of {step}");
+        }
+        assert_eq!(parse_tail(Protocol::OpenAi, br#"{"choices":[]}"#), None);
     }
 
     #[test]

@@ -232,6 +232,11 @@ impl Server {
         }
     }
 
+    /// The child's process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A new raw client connection to the gateway.
     pub fn connect(&self) -> Conn {
         Conn::connect(self.addr)
