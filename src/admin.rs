@@ -49,6 +49,14 @@ fn answer(s: &mut TcpStream, shared: &Shared) {
                     crate::usage::ledger::dropped()
                 ),
             );
+            let _ = std::fmt::Write::write_fmt(
+                &mut text,
+                format_args!(
+                    "# HELP switchyard_otlp_spans_exported_total Request spans the OTLP collector accepted.\n# TYPE switchyard_otlp_spans_exported_total counter\nswitchyard_otlp_spans_exported_total {}\n# HELP switchyard_otlp_spans_dropped_total Request spans dropped: the exporter's queue was full, or the collector refused, rejected or never answered their export.\n# TYPE switchyard_otlp_spans_dropped_total counter\nswitchyard_otlp_spans_dropped_total {}\n",
+                    crate::otlp::exported(),
+                    crate::otlp::dropped()
+                ),
+            );
             (200, "text/plain; version=0.0.4", text)
         }
         b"/health" => (200, "text/plain", "ok\n".to_string()),

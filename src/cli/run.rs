@@ -144,6 +144,8 @@ pub(super) fn run_server<S: Service>(
     for h in handles {
         let _ = h.join();
     }
+    // The spans of the last requests are still waiting for their batch.
+    crate::otlp::finish(Duration::from_secs(2));
     crate::log::finish(Duration::from_secs(1));
     0
 }

@@ -326,6 +326,7 @@ async fn local_count(
         bytes,
         keep_alive: o.keep_alive,
         usage: None,
+        finish: None,
     })
 }
 

@@ -64,6 +64,7 @@ impl Service for Gateway {
         let mut served = log::Served::default();
         let o = self.answer(w, req, stream, bufs, &mut served).await;
         log::ledger(req, &served, o.status, started);
+        log::span(req, &served, o.status, started);
         o
     }
 }
@@ -159,6 +160,7 @@ impl Gateway {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
         let scanned = body::scan(req, endpoint)?;
+        served.requested_model = scanned.top.model;
         if endpoint == Endpoint::Responses {
             return self
                 .responses(w, req, &admitted, scanned, stream, bufs, served)

@@ -80,6 +80,8 @@ pub struct Relayed {
     pub keep_alive: bool,
     /// Token usage read from the answer, when the usage tap has it.
     pub usage: Option<Usage>,
+    /// Why the answer stopped, when the usage tap or the translator saw it.
+    pub finish: Option<crate::usage::Finish>,
 }
 
 /// How a relayed answer ended.
@@ -152,6 +154,7 @@ pub async fn answer(
         bytes: bytes as u64,
         keep_alive,
         usage: None,
+        finish: None,
     };
 
     let class = p.adapter.classify(status);
@@ -211,6 +214,7 @@ pub async fn answer(
             .read_body(limits.max_upstream_body_bytes, body_deadline)
             .await?;
         let mut usage = None;
+        let mut finish = None;
         let o = match plan.xlate {
             None => {
                 let kept = match keep.as_deref() {
@@ -218,6 +222,7 @@ pub async fn answer(
                     None => Ok(()),
                 };
                 usage = crate::usage::parse_body(plan.protocol, &ex.buf[start..end]);
+                finish = crate::usage::parse_finish(plan.protocol, &ex.buf[start..end]);
                 match kept {
                     Ok(()) => whole(plan, client, status, &ex, start, end, bufs).await,
                     Err(e) => {
@@ -237,8 +242,9 @@ pub async fn answer(
                     &mut body,
                 );
                 let o = match r {
-                    Ok(u) => {
-                        usage = u.map(Usage::from);
+                    Ok(a) => {
+                        usage = a.usage.map(Usage::from);
+                        finish = a.stop.and_then(|s| stop_words(session, s));
                         let kept = match keep.as_deref() {
                             Some(k) => k.store(&body).await,
                             None => Ok(()),
@@ -277,6 +283,7 @@ pub async fn answer(
         };
         let mut r = done(status, end_how, end - start, o.keep_alive);
         r.usage = usage;
+        r.finish = finish;
         return Ok(r);
     }
 
@@ -285,12 +292,12 @@ pub async fn answer(
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
     }
-    let ((end, bytes), usage) = match plan.xlate {
+    let ((end, bytes), usage, finish) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
             let mut tap = crate::usage::StreamTap::new(proto);
             let r = relay_stream(&mut ex, client, gap, idle, proto, keep, &mut tap).await;
-            (r, tap.usage())
+            (r, tap.usage(), tap.finish())
         }
         Some(session) => {
             let mut tr = Translator::new(session, &ids(plan));
@@ -304,7 +311,8 @@ pub async fn answer(
                 keep,
             )
             .await;
-            (r, tr.usage().map(Usage::from))
+            let finish = tr.stop().and_then(|s| stop_words(session, s));
+            (r, tr.usage().map(Usage::from), finish)
         }
     };
     let (end, keep_alive, reusable) = match end {
@@ -324,7 +332,18 @@ pub async fn answer(
     bufs.ubuf = ex.finish(up, p, reusable);
     let mut r = done(status, end, bytes, keep_alive);
     r.usage = usage;
+    r.finish = finish;
     Ok(r)
+}
+
+/// A translated answer's stop reason in the upstream's words (its `finish_reason` or
+/// `stop_reason`), as a passthrough answer's is reported.
+fn stop_words(session: &Session, stop: translate::Stop) -> Option<crate::usage::Finish> {
+    let word = match session.upstream {
+        translate::Api::Messages => translate::wire::messages_stop(stop),
+        translate::Api::Chat | translate::Api::Responses => translate::wire::chat_finish(stop),
+    };
+    crate::usage::Finish::new(word.as_bytes())
 }
 
 /// The ids a translated answer is written with.
