@@ -71,13 +71,17 @@ fn metrics(shared: &Shared) -> String {
          # HELP switchyard_ledger_queue_depth Usage ledger and access log lines waiting for the writer.\n# TYPE switchyard_ledger_queue_depth gauge\nswitchyard_ledger_queue_depth {}\n\
          # HELP switchyard_config_reloads_total Config reloads (SIGHUP or POST /admin/reload) by result.\n# TYPE switchyard_config_reloads_total counter\nswitchyard_config_reloads_total{{result=\"ok\"}} {}\nswitchyard_config_reloads_total{{result=\"refused\"}} {}\n\
          # HELP switchyard_config_generation Route snapshots published since start (1 = the first).\n# TYPE switchyard_config_generation gauge\nswitchyard_config_generation {}\n\
-         # HELP switchyard_build_info The running build.\n# TYPE switchyard_build_info gauge\nswitchyard_build_info{{version=\"{}\"}} 1\n",
+         # HELP switchyard_build_info The running build.\n# TYPE switchyard_build_info gauge\nswitchyard_build_info{{version=\"{}\"}} 1\n\
+         # HELP switchyard_otlp_spans_exported_total Request spans the OTLP collector accepted.\n# TYPE switchyard_otlp_spans_exported_total counter\nswitchyard_otlp_spans_exported_total {}\n\
+         # HELP switchyard_otlp_spans_dropped_total Request spans dropped: the exporter's queue was full, or the collector refused, rejected or never answered their export.\n# TYPE switchyard_otlp_spans_dropped_total counter\nswitchyard_otlp_spans_dropped_total {}\n",
         crate::usage::ledger::dropped(),
         crate::usage::ledger::depth(),
         r.ok.load(Ordering::Relaxed),
         r.failed.load(Ordering::Relaxed),
         shared.routes.generation(),
         env!("CARGO_PKG_VERSION"),
+        crate::otlp::exported(),
+        crate::otlp::dropped(),
     );
     text
 }

@@ -27,6 +27,7 @@ pub mod limits;
 pub mod metrics;
 pub mod mock;
 pub mod netio;
+pub mod otlp;
 pub mod provider;
 pub mod proxy;
 pub mod redis;

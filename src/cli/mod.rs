@@ -230,6 +230,10 @@ fn serve(flags: &Flags) -> i32 {
         eprintln!("switchyard: the usage ledger or access log ([usage]): {e}");
         return EXIT_RUNTIME;
     }
+    if let Err(e) = crate::otlp::start(&cfg.telemetry) {
+        eprintln!("switchyard: the OTLP exporter ([telemetry]): {e}");
+        return EXIT_RUNTIME;
+    }
     let notice = format!(
         "embedded config: built-in mock provider, project \"default\"; dev token: {}",
         crate::config::DEV_TOKEN

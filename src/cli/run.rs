@@ -158,6 +158,8 @@ pub(super) fn run_server<S: Service>(
     if !crate::usage::ledger::finish(Duration::from_secs(5)) {
         crate::warn!("usage ledger: not every line was written before exit");
     }
+    // The spans of the last requests are still waiting for their batch.
+    crate::otlp::finish(Duration::from_secs(2));
     crate::log::finish(Duration::from_secs(1));
     0
 }

@@ -114,6 +114,20 @@ impl Default for UsageConfig {
     }
 }
 
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: String::new(),
+            service_name: "switchyard".into(),
+            queue_depth: 4096,
+            batch_max: 512,
+            flush_ms: 1000,
+            headers: BTreeMap::new(),
+            timeout_ms: 5000,
+        }
+    }
+}
+
 pub(super) fn connect_timeout() -> u64 {
     5_000
 }

@@ -97,6 +97,9 @@ pub struct Config {
     /// The usage ledger and the JSON access log.
     #[serde(default)]
     pub usage: UsageConfig,
+    /// OpenTelemetry: one span per answered request, exported over OTLP/HTTP.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 /// `[server]`.
@@ -385,6 +388,28 @@ pub struct UsageConfig {
     pub access_log: String,
     /// Lines waiting for the writer thread; past this they are dropped and counted.
     pub queue_depth: usize,
+}
+
+/// `[telemetry]`: one span per answered request, exported as OTLP/HTTP JSON by one thread off
+/// the workers (`otlp`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP base URL (`http://host:4318`); spans go to
+    /// `{otlp_endpoint}/v1/traces`. "" = off.
+    pub otlp_endpoint: String,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// Spans waiting for the exporter; past this they are dropped and counted.
+    pub queue_depth: usize,
+    /// Most spans in one export request.
+    pub batch_max: usize,
+    /// A waiting span is exported within this many milliseconds.
+    pub flush_ms: u64,
+    /// Extra static headers sent with every export (a collector's auth, a tenant id).
+    pub headers: BTreeMap<String, String>,
+    /// Deadline of the connect and of each read and write of an export.
+    pub timeout_ms: u64,
 }
 
 /// Every problem found in a config, each with its place.

@@ -128,7 +128,7 @@ impl Config {
                     "{place}.responses: an anthropic provider does not serve /v1/responses; leave it unset (Responses requests are translated to Messages)"
                 ));
             }
-            check_headers(&place, &p.headers, &mut errs);
+            check_headers(&place, &p.headers, false, &mut errs);
             if p.connect_timeout_ms == 0 || p.first_byte_timeout_ms == 0 {
                 errs.push(format!("{place}: timeouts must be greater than 0"));
             }
@@ -294,6 +294,7 @@ impl Config {
         if !self.usage.ledger.is_empty() && self.usage.ledger == self.usage.access_log {
             errs.push("usage.access_log: must not be the ledger's file".into());
         }
+        self.telemetry.check(&mut errs);
         errs
     }
 
@@ -366,7 +367,14 @@ impl Config {
 
 /// A provider's extra headers: valid on the wire, few and small enough, and none of the names
 /// the gateway owns.
-fn check_headers(place: &str, headers: &BTreeMap<String, String>, errs: &mut Vec<String>) {
+/// `credentials`: whether `authorization` and `x-api-key` may be given (a collector's auth may;
+/// a provider's key may not).
+fn check_headers(
+    place: &str,
+    headers: &BTreeMap<String, String>,
+    credentials: bool,
+    errs: &mut Vec<String>,
+) {
     if headers.len() > MAX_PROVIDER_HEADERS {
         errs.push(format!(
             "{place}.headers: {} headers; at most {MAX_PROVIDER_HEADERS}",
@@ -387,7 +395,7 @@ fn check_headers(place: &str, headers: &BTreeMap<String, String>, errs: &mut Vec
             errs.push(format!(
                 "{here}: not a header name (letters, digits and !#$%&'*+-.^_`|~ only; RFC 9110 §5.6.2)"
             ));
-        } else if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+        } else if !credentials && CREDENTIAL_HEADERS.contains(&lower.as_str()) {
             errs.push(format!(
                 "{here}: keys come only from api_key_env or api_key_file, never from headers"
             ));
@@ -408,6 +416,38 @@ fn check_headers(place: &str, headers: &BTreeMap<String, String>, errs: &mut Vec
                 "{here}: the value may hold visible ASCII, spaces and tabs only (no CR, LF or other control characters)"
             ));
         }
+    }
+}
+
+impl TelemetryConfig {
+    fn check(&self, errs: &mut Vec<String>) {
+        let t = self;
+        if !t.otlp_endpoint.is_empty() {
+            match UpstreamUrl::parse(&t.otlp_endpoint) {
+                Err(e) => errs.push(format!("telemetry.otlp_endpoint: {e}")),
+                Ok(u) if u.tls => errs.push(format!(
+                    "telemetry.otlp_endpoint: {:?}: only http:// is spoken; reach an https collector through a local one",
+                    t.otlp_endpoint
+                )),
+                Ok(_) => {}
+            }
+        }
+        if t.service_name.is_empty() {
+            errs.push("telemetry.service_name: must not be empty".into());
+        }
+        if t.queue_depth == 0 {
+            errs.push("telemetry.queue_depth: must be greater than 0".into());
+        }
+        if t.batch_max == 0 || t.batch_max > crate::otlp::MAX_BATCH {
+            errs.push(format!(
+                "telemetry.batch_max: must be 1 to {}",
+                crate::otlp::MAX_BATCH
+            ));
+        }
+        if t.flush_ms == 0 || t.timeout_ms == 0 {
+            errs.push("telemetry: flush_ms and timeout_ms must be greater than 0".into());
+        }
+        check_headers("telemetry", &t.headers, true, errs);
     }
 }
 
@@ -678,6 +718,40 @@ mod tests {
                 "usage.queue_depth: must be greater than 0",
                 "usage.access_log: must not be the ledger's file",
             ]
+        );
+    }
+
+    #[test]
+    fn telemetry_keys_have_defaults_and_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[telemetry]\n";
+        let t = Config::parse(base, "t").unwrap().telemetry;
+        assert_eq!(
+            (t.otlp_endpoint.as_str(), t.service_name.as_str()),
+            ("", "switchyard")
+        );
+        assert_eq!((t.queue_depth, t.batch_max, t.flush_ms), (4096, 512, 1000));
+        let ok = format!(
+            "{base}otlp_endpoint = \"http://127.0.0.1:4318\"\nheaders = {{ authorization = \"Bearer x\" }}\n"
+        );
+        assert!(Config::parse(&ok, "t").is_ok());
+        assert_eq!(
+            problems(&format!(
+                "{base}otlp_endpoint = \"https://collector:4318\"\nservice_name = \"\"\nqueue_depth = 0\nbatch_max = 0\nflush_ms = 0\nheaders = {{ \"content-length\" = \"1\" }}\n"
+            )),
+            vec![
+                "telemetry.otlp_endpoint: \"https://collector:4318\": only http:// is spoken; reach an https collector through a local one",
+                "telemetry.service_name: must not be empty",
+                "telemetry.queue_depth: must be greater than 0",
+                "telemetry.batch_max: must be 1 to 8192",
+                "telemetry: flush_ms and timeout_ms must be greater than 0",
+                "telemetry.headers[\"content-length\"]: the gateway sets content-length itself (target, framing and connection headers cannot be configured)",
+            ]
+        );
+        assert_eq!(
+            problems(&format!("{base}otlp_endpoint = \"collector:4318\"\n")),
+            vec!["telemetry.otlp_endpoint: \"collector:4318\" must start with http:// or https://"]
         );
     }
 

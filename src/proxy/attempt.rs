@@ -330,6 +330,7 @@ async fn local_count(
         keep_alive: o.keep_alive,
         usage: None,
         gaps: Default::default(),
+        finish: None,
     })
 }
 

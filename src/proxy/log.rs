@@ -34,6 +34,10 @@ pub struct Served {
     pub ttfb_us: Option<u64>,
     /// Gaps between the relayed reads of a stream.
     pub gaps: crate::metrics::hist::Gaps,
+    /// Why the answer stopped, as the upstream said.
+    pub finish: Option<crate::usage::Finish>,
+    /// The client's `model` value (a JSON string) in the request body as read.
+    pub requested_model: Option<crate::scan::ValueSpan>,
 }
 
 /// Adds one answered request to its labelled metrics series (this worker's shard).
@@ -91,6 +95,39 @@ pub fn ledger(req: &Request<'_>, served: &Served, status: u16, started: std::tim
     crate::usage::ledger::record(&e);
 }
 
+/// Records the request's span for the OTLP exporter (off the worker: `otlp`).
+pub fn span(req: &Request<'_>, served: &Served, status: u16, started: std::time::Instant) {
+    if !crate::otlp::enabled() {
+        return;
+    }
+    let table = req.table;
+    let path = req.path();
+    let path = &path[..memchr::memchr(b'?', path).unwrap_or(path.len())];
+    let model = served.model.map(|m| &table.models[m as usize]);
+    let provider = served.model.map(|m| table.provider_of(m));
+    let s = crate::otlp::Span {
+        trace_id: &req.trace_id,
+        parent: req.header(b"traceparent"),
+        started,
+        method: req.head.method.as_str().unwrap_or("_OTHER"),
+        route: std::str::from_utf8(path).unwrap_or("-"),
+        endpoint: crate::endpoint::parse_target(path).endpoint,
+        status,
+        project: served
+            .project
+            .map(|p| table.projects[p as usize].slug.as_str()),
+        requested_model: served.requested_model.and_then(|v| v.bytes(req.body)),
+        model: model.map(|m| m.upstream_id.as_str()),
+        provider: provider.map(|p| p.id.as_str()),
+        provider_kind: provider.map(|p| p.kind),
+        attempts: served.attempts,
+        usage: served.usage,
+        finish: served.finish,
+        cost_usd: served.cost,
+    };
+    crate::otlp::record(&s);
+}
+
 /// Records the attempts and logs the decision; gives the request's result.
 pub fn finish(
     w: &Worker,
@@ -129,6 +166,7 @@ pub fn finish(
             served.usage = r.usage;
             served.gaps = r.gaps;
             project.series(Some(m)).attempt(w.index, r.end != End::Cut);
+            served.finish = r.finish;
             if let Some(u) = &r.usage {
                 served.cost = crate::usage::cost(model, u);
                 attempt::settle(w, req, a.project, model, served.cost - at.estimate);

@@ -94,6 +94,7 @@ impl Service for Gateway {
             .await;
         log::observe(w, req, &served, o.status, started);
         log::ledger(req, &served, o.status, started);
+        log::span(req, &served, o.status, started);
         o
     }
 }
@@ -179,6 +180,7 @@ impl Gateway {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
         let scanned = body::scan(req, endpoint)?;
+        served.requested_model = scanned.top.model;
         if endpoint == Endpoint::Responses {
             return self
                 .responses(w, req, &admitted, scanned, stream, bufs, served)

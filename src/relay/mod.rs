@@ -104,6 +104,8 @@ pub struct Relayed {
     pub usage: Option<Usage>,
     /// Gaps between the upstream reads of a stream (none for a whole body).
     pub gaps: crate::metrics::hist::Gaps,
+    /// Why the answer stopped, when the usage tap or the translator saw it.
+    pub finish: Option<crate::usage::Finish>,
 }
 
 /// How a relayed answer ended.
@@ -184,6 +186,7 @@ pub async fn answer(
         keep_alive,
         usage: None,
         gaps: Default::default(),
+        finish: None,
     };
 
     let class = p.adapter.classify(status);
@@ -294,6 +297,7 @@ pub async fn answer(
             return Ok(done(e.status(), End::Complete, 0, o.keep_alive));
         }
         let mut usage = None;
+        let mut finish = None;
         let o = match plan.xlate {
             None => {
                 let kept = match keep.as_deref() {
@@ -301,6 +305,7 @@ pub async fn answer(
                     None => Ok(()),
                 };
                 usage = crate::usage::parse_body(plan.protocol, &ex.buf[start..end]);
+                finish = crate::usage::parse_finish(plan.protocol, &ex.buf[start..end]);
                 match kept {
                     Ok(()) => whole(plan, client, status, &mut ex, start, end, bufs).await,
                     Err(e) => {
@@ -324,8 +329,9 @@ pub async fn answer(
                     ex.buf = Vec::new();
                 }
                 let o = match r {
-                    Ok(u) => {
-                        usage = u.map(Usage::from);
+                    Ok(a) => {
+                        usage = a.usage.map(Usage::from);
+                        finish = a.stop.and_then(|s| stop_words(session, s));
                         let kept = match keep.as_deref() {
                             Some(k) => k.store(&body).await,
                             None => Ok(()),
@@ -365,6 +371,7 @@ pub async fn answer(
         };
         let mut r = done(status, end_how, end - start, o.keep_alive);
         r.usage = usage;
+        r.finish = finish;
         return Ok(r);
     }
 
@@ -374,7 +381,7 @@ pub async fn answer(
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
     }
-    let ((end, bytes), usage) = match plan.xlate {
+    let ((end, bytes), usage, finish) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
             let mut tap = crate::usage::StreamTap::new(proto).stripping(plan.strip_usage);
@@ -388,7 +395,7 @@ pub async fn answer(
             )
             .await;
             bufs.sse = watch.into_framer();
-            (r, tap.usage())
+            (r, tap.usage(), tap.finish())
         }
         Some(session) => {
             let mut tr = Translator::new(session, &ids(plan));
@@ -405,7 +412,8 @@ pub async fn answer(
                 keep,
             )
             .await;
-            (r, tr.usage().map(Usage::from))
+            let finish = tr.stop().and_then(|s| stop_words(session, s));
+            (r, tr.usage().map(Usage::from), finish)
         }
     };
     let (end, keep_alive, reusable) = match end {
@@ -428,7 +436,18 @@ pub async fn answer(
     let mut r = done(status, end, bytes, keep_alive);
     r.usage = usage;
     r.gaps = gaps;
+    r.finish = finish;
     Ok(r)
+}
+
+/// A translated answer's stop reason in the upstream's words (its `finish_reason` or
+/// `stop_reason`), as a passthrough answer's is reported.
+fn stop_words(session: &Session, stop: translate::Stop) -> Option<crate::usage::Finish> {
+    let word = match session.upstream {
+        translate::Api::Messages => translate::wire::messages_stop(stop),
+        translate::Api::Chat | translate::Api::Responses => translate::wire::chat_finish(stop),
+    };
+    crate::usage::Finish::new(word.as_bytes())
 }
 
 /// The ids a translated answer is written with.
@@ -574,6 +593,8 @@ async fn flow(
         usage: None,
         // Reads of a body, not gaps between stream events.
         gaps: Default::default(),
+        // Not read from a body relayed as it arrives (its tail is not a whole JSON value).
+        finish: None,
     };
     let mut o = std::mem::take(&mut bufs.wbuf);
     o.clear();

@@ -1,5 +1,6 @@
-//! Usage: what an answer cost, from the tokens the upstream itself reported, and the ledger
-//! that records every answered request.
+//! Usage: what an answer cost, from the tokens the upstream itself reported, why it stopped
+//! (its finish reason, for the request's span), and the ledger that records every answered
+//! request.
 //!
 //! Cost follows the providers' price sheets: uncached prompt tokens at the input price,
 //! cache-read tokens at `cached_input_per_million` (the input price when unset), output tokens
@@ -11,7 +12,7 @@ pub mod ledger;
 use crate::endpoint::Protocol;
 use crate::relay::Usage;
 use crate::route::Model;
-use crate::scan::members::{as_u64, get, members};
+use crate::scan::members::{as_u64, elements, get, members, str_content};
 use crate::translate;
 use crate::translate::wire::{read_chat_usage, MessagesUsage};
 
@@ -93,12 +94,73 @@ fn read_usage(protocol: Protocol, obj: &[u8]) -> Option<Usage> {
     Some(Usage::from(u))
 }
 
+/// Why an answer stopped, in the upstream's own words: chat `finish_reason` (`stop`,
+/// `length`, `tool_calls`...), Anthropic `stop_reason` (`end_turn`, `max_tokens`,
+/// `tool_use`...), or a Response's `status` (`completed`, `incomplete`). Kept inline (no
+/// allocation on the worker); a value longer than [`Finish::MAX`] or with bytes other than
+/// letters, digits, `_`, `-` and `.` is not kept (none of the documented ones is).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Finish {
+    len: u8,
+    bytes: [u8; Finish::MAX],
+}
+
+impl Finish {
+    /// Longest reason kept (`model_context_window_exceeded` is 29).
+    pub const MAX: usize = 31;
+
+    /// The reason from the escaped content of a JSON string, when it is a plain word.
+    pub fn new(raw: &[u8]) -> Option<Finish> {
+        let plain = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+        if raw.is_empty() || raw.len() > Finish::MAX || !raw.iter().all(plain) {
+            return None;
+        }
+        let mut bytes = [0; Finish::MAX];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(Finish {
+            len: raw.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The reason's text.
+    pub fn as_str(&self) -> &str {
+        // `new` keeps ASCII only.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Finish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The finish reason of a whole answer body of `protocol` (a passthrough answer): the first
+/// choice's `finish_reason` (chat), the Response's `status`, or `stop_reason` (Anthropic).
+pub fn parse_finish(protocol: Protocol, body: &[u8]) -> Option<Finish> {
+    let raw = match protocol {
+        Protocol::Anthropic => get(body, b"stop_reason")?,
+        Protocol::OpenAi => match get(body, b"choices") {
+            Some(choices) => get(elements(choices)?.next()?.ok()?, b"finish_reason")?,
+            None => get(body, b"status")?,
+        },
+    };
+    Finish::new(str_content(raw)?)
+}
+
 /// The usage tap of a passthrough stream: the relayed bytes are looked at (never changed) for
 /// SSE `data:` lines that carry a `usage` object: OpenAI chat's final usage chunk, Responses'
 /// `response.completed`, Anthropic's `message_start` (input and cache tokens) and
 /// `message_delta` (running output total, replacing the earlier report). One `memmem` per
 /// relayed read; a line is parsed only when it names `usage` and lies whole in one read (an
 /// event split across reads is not seen: its usage is then unknown, never wrong).
+///
+/// The finish reason rides the same way: a second `memmem` finds `_reason"` (chat
+/// `finish_reason`, Anthropic `stop_reason`; inside a JSON string a quote is escaped, so only a
+/// key matches) and the line is parsed only when the value is a string (every chat chunk
+/// carries `"finish_reason":null` until the last); a Responses stream's reason is the `status`
+/// of the `response` its usage event carries.
 #[derive(Debug)]
 pub struct StreamTap {
     protocol: Protocol,
@@ -107,6 +169,7 @@ pub struct StreamTap {
     /// Cut OpenAI chat's usage chunk out of the relayed bytes: the gateway asked for it, the
     /// client did not.
     strip: bool,
+    finish: Option<Finish>,
 }
 
 impl StreamTap {
@@ -117,6 +180,7 @@ impl StreamTap {
             anthropic: MessagesUsage::default(),
             seen: None,
             strip: false,
+            finish: None,
         }
     }
 
@@ -130,6 +194,11 @@ impl StreamTap {
     /// Looks at one relayed payload. When stripping, gives the byte range of the usage chunk
     /// (its `data:` line and the blank line that ends the event) if this payload holds it.
     pub fn feed(&mut self, payload: &[u8]) -> Option<std::ops::Range<usize>> {
+        self.reason_lines(payload);
+        self.usage_lines(payload)
+    }
+
+    fn usage_lines(&mut self, payload: &[u8]) -> Option<std::ops::Range<usize>> {
         let finder = memchr::memmem::Finder::new(b"\"usage\"");
         let mut from = 0;
         let mut cut = None;
@@ -162,6 +231,43 @@ impl StreamTap {
         cut
     }
 
+    fn reason_lines(&mut self, payload: &[u8]) {
+        let finder = memchr::memmem::Finder::new(b"_reason\"");
+        let mut from = 0;
+        while let Some(i) = finder.find(&payload[from..]) {
+            let at = from + i;
+            let after = &payload[at + b"_reason\"".len()..];
+            from = at + 1;
+            let value = after.trim_ascii_start();
+            let Some(value) = value.strip_prefix(b":") else {
+                continue;
+            };
+            if value.trim_ascii_start().first() != Some(&b'"') {
+                continue; // null: not the last chunk
+            }
+            let start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
+            let Some(len) = memchr::memchr(b'\n', &payload[at..]) else {
+                return;
+            };
+            from = at + len;
+            let Some(json) = payload[start..at + len].strip_prefix(b"data:") else {
+                continue;
+            };
+            let json = json.trim_ascii();
+            let raw = match self.protocol {
+                Protocol::Anthropic => get(json, b"delta").and_then(|d| get(d, b"stop_reason")),
+                Protocol::OpenAi => get(json, b"choices")
+                    .and_then(elements)
+                    .and_then(|mut e| e.next())
+                    .and_then(Result::ok)
+                    .and_then(|c| get(c, b"finish_reason")),
+            };
+            if let Some(f) = raw.and_then(str_content).and_then(Finish::new) {
+                self.finish = Some(f);
+            }
+        }
+    }
+
     fn event(&mut self, json: &[u8]) {
         let json = json.trim_ascii();
         match self.protocol {
@@ -174,8 +280,11 @@ impl StreamTap {
                 }
             }
             Protocol::OpenAi => {
-                let usage = get(json, b"usage")
-                    .or_else(|| get(json, b"response").and_then(|r| get(r, b"usage")));
+                let response = get(json, b"response");
+                if let Some(status) = response.and_then(|r| get(r, b"status")) {
+                    self.finish = str_content(status).and_then(Finish::new).or(self.finish);
+                }
+                let usage = get(json, b"usage").or_else(|| response.and_then(|r| get(r, b"usage")));
                 if let Some(u) = usage.and_then(|u| read_usage(Protocol::OpenAi, u)) {
                     self.seen = Some(translate::Usage {
                         input: u.input,
@@ -191,6 +300,11 @@ impl StreamTap {
     /// The last usage the stream reported.
     pub fn usage(&self) -> Option<Usage> {
         self.seen.map(Usage::from)
+    }
+
+    /// The last finish reason the stream reported.
+    pub fn finish(&self) -> Option<Finish> {
+        self.finish
     }
 }
 
@@ -212,6 +326,52 @@ mod tests {
         assert_eq!(parse_body(Protocol::OpenAi, resp), Some(want));
         assert_eq!(parse_body(Protocol::Anthropic, msgs), Some(want));
         assert_eq!(parse_body(Protocol::OpenAi, b"{\"usage\":null}"), None);
+        let finish = |p, b: &[u8]| parse_finish(p, b).map(|f| f.as_str().to_string());
+        let chat = br#"{"choices":[{"index":0,"message":{},"finish_reason":"tool_calls"}]}"#;
+        assert_eq!(
+            finish(Protocol::OpenAi, chat).as_deref(),
+            Some("tool_calls")
+        );
+        let resp = br#"{"id":"r","status":"incomplete","output":[]}"#;
+        assert_eq!(
+            finish(Protocol::OpenAi, resp).as_deref(),
+            Some("incomplete")
+        );
+        let msgs = br#"{"content":[],"stop_reason":"max_tokens"}"#;
+        assert_eq!(
+            finish(Protocol::Anthropic, msgs).as_deref(),
+            Some("max_tokens")
+        );
+        let null = br#"{"choices":[{"finish_reason":null}]}"#;
+        assert_eq!(finish(Protocol::OpenAi, null), None);
+        let odd = br#"{"stop_reason":"a\"b"}"#;
+        assert_eq!(finish(Protocol::Anthropic, odd), None);
+    }
+
+    #[test]
+    fn stream_finish_reasons_of_each_protocol() {
+        let mut t = StreamTap::new(Protocol::OpenAi);
+        t.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x_reason\\\"\"},\"finish_reason\":null}]}\n\n");
+        assert_eq!(t.finish(), None);
+        t.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\": \"length\"}]}\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            t.finish().map(|f| f.as_str().to_string()).as_deref(),
+            Some("length")
+        );
+        let mut t = StreamTap::new(Protocol::Anthropic);
+        t.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"stop_reason\":null}}\n\n");
+        assert_eq!(t.finish(), None);
+        t.feed(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":3}}\n\n");
+        assert_eq!(
+            t.finish().map(|f| f.as_str().to_string()).as_deref(),
+            Some("end_turn")
+        );
+        let mut t = StreamTap::new(Protocol::OpenAi);
+        t.feed(b"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}}\n\n");
+        assert_eq!(
+            t.finish().map(|f| f.as_str().to_string()).as_deref(),
+            Some("completed")
+        );
     }
 
     #[test]
