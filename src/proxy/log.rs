@@ -40,8 +40,22 @@ pub struct Served {
     pub requested_model: Option<crate::scan::ValueSpan>,
 }
 
+/// Everything one answered request leaves behind, refusals included: its labelled metrics,
+/// its ledger and access-log line, its span.
+pub fn record(
+    w: &Worker,
+    req: &Request<'_>,
+    served: &Served,
+    status: u16,
+    started: std::time::Instant,
+) {
+    observe(w, req, served, status, started);
+    ledger(req, served, status, started);
+    span(req, served, status, started);
+}
+
 /// Adds one answered request to its labelled metrics series (this worker's shard).
-pub fn observe(
+fn observe(
     w: &Worker,
     req: &Request<'_>,
     served: &Served,
@@ -67,7 +81,7 @@ pub fn observe(
 
 /// Records one answered request in the usage ledger and the access log (off the worker:
 /// `usage::ledger`).
-pub fn ledger(req: &Request<'_>, served: &Served, status: u16, started: std::time::Instant) {
+fn ledger(req: &Request<'_>, served: &Served, status: u16, started: std::time::Instant) {
     if !crate::usage::ledger::enabled() {
         return;
     }
@@ -96,7 +110,7 @@ pub fn ledger(req: &Request<'_>, served: &Served, status: u16, started: std::tim
 }
 
 /// Records the request's span for the OTLP exporter (off the worker: `otlp`).
-pub fn span(req: &Request<'_>, served: &Served, status: u16, started: std::time::Instant) {
+fn span(req: &Request<'_>, served: &Served, status: u16, started: std::time::Instant) {
     if !crate::otlp::enabled() {
         return;
     }

@@ -74,9 +74,7 @@ impl Service for Gateway {
             trace_id: inc.trace_id,
             table: inc.table,
         };
-        let served = log::Served::default();
-        log::observe(w, &req, &served, status, started);
-        log::ledger(&req, &served, status, started);
+        log::record(w, &req, &log::Served::default(), status, started);
     }
 
     async fn handle(
@@ -92,9 +90,7 @@ impl Service for Gateway {
         let o = self
             .answer(w, req, admission, stream, bufs, &mut served)
             .await;
-        log::observe(w, req, &served, o.status, started);
-        log::ledger(req, &served, o.status, started);
-        log::span(req, &served, o.status, started);
+        log::record(w, req, &served, o.status, started);
         o
     }
 }
