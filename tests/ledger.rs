@@ -315,13 +315,30 @@ fn refusals_get_lines_and_the_token_never_appears() {
     );
     let spent = roundtrip(gw.addr, &post(CHAT, TOKEN, &body, ""));
     assert_eq!(spent.status, 429);
+    // Let in on its head, refused for its body (a declared length past max_body_bytes).
+    let mut c = gw.connect();
+    c.send(
+        format!(
+            "POST {CHAT} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+            1u64 << 31
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(c.response().status, 413);
     let path = dir.join("usage.ndjson");
-    let lines = wait_lines(&path, 4);
+    let lines = wait_lines(&path, 5);
     let statuses: Vec<_> = lines.iter().map(|l| l["status"].as_u64()).collect();
-    assert_eq!(statuses, [Some(401), Some(404), Some(200), Some(429)]);
+    assert_eq!(
+        statuses,
+        [Some(401), Some(404), Some(200), Some(429), Some(413)]
+    );
     assert!(lines[0]["project"].is_null() && lines[0]["token_id"].is_null());
     assert_eq!(lines[3]["project"].as_str(), Some("p"));
     assert_eq!(lines[3]["attempts"].as_u64(), Some(0));
+    assert_eq!(lines[4]["project"].as_str(), Some("p"), "a body refusal");
+    assert_eq!(lines[4]["route"].as_str(), Some(CHAT));
+    assert!(lines[4]["token_id"].is_str());
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains(TOKEN) && !text.contains("sk-lr-wrong"));
 }

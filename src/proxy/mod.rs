@@ -66,7 +66,14 @@ impl Service for Gateway {
 
     /// Refusals on the head are answered requests too: counted and in the ledger, as those
     /// that reach the phases (with no project: none was let in).
-    fn refused(&self, w: &Worker, inc: &Incoming<'_>, status: u16, started: std::time::Instant) {
+    fn refused(
+        &self,
+        w: &Worker,
+        inc: &Incoming<'_>,
+        admitted: Option<&filter::Admission>,
+        status: u16,
+        started: std::time::Instant,
+    ) {
         let req = Request {
             head: inc.head,
             raw: inc.raw,
@@ -74,7 +81,16 @@ impl Service for Gateway {
             trace_id: inc.trace_id,
             table: inc.table,
         };
-        log::record(w, &req, &log::Served::default(), status, started);
+        let mut served = log::Served::default();
+        match admitted {
+            Some(filter::Admission::Api(a)) => {
+                served.project = Some(a.project);
+                served.token = Some(a.digest);
+            }
+            Some(filter::Admission::Stored { project }) => served.project = Some(*project),
+            None => {}
+        }
+        log::record(w, &req, &served, status, started);
     }
 
     async fn handle(

@@ -246,7 +246,7 @@ pub async fn serve<S: Service>(w: Rc<Worker>, svc: Rc<S>, mut stream: TcpStream)
                     trace_id,
                     table: &table,
                 };
-                svc.refused(&w, &incoming, refusal.err.status(), started);
+                svc.refused(&w, &incoming, None, refusal.err.status(), started);
                 let out = respond::error_keep(
                     limits.idle_timeout,
                     &mut stream,
@@ -291,6 +291,13 @@ pub async fn serve<S: Service>(w: Rc<Worker>, svc: Rc<S>, mut stream: TcpStream)
                 if err.kind == ErrorKind::Overloaded {
                     w.stats().inc(Counter::BodyShed);
                 }
+                let incoming = Incoming {
+                    head: &head,
+                    raw: &rb.buf,
+                    trace_id,
+                    table: &table,
+                };
+                svc.refused(&w, &incoming, Some(&admitted), err.status(), started);
                 respond::error_for(&w, &mut stream, &head, &rb.buf, trace_id, err, &mut bufs).await;
                 w.put_bufs(bufs);
                 drop(charge);

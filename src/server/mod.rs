@@ -48,11 +48,20 @@ pub trait Service: 'static {
         bufs: &mut Bufs,
     ) -> Result<Self::Admitted, Refusal>;
 
-    /// A request the connection answered with `status` after [`Service::admit`] refused it
-    /// (or it was a POST without a length), so [`Service::handle`] never saw it: for the
-    /// service's own accounting (the gateway's metrics and usage ledger). `started` is when
-    /// its head was complete.
-    fn refused(&self, _w: &Worker, _req: &Incoming<'_>, _status: u16, _started: Instant) {}
+    /// A request the connection answered with `status` itself, so [`Service::handle`] never
+    /// saw it: [`Service::admit`] refused it (or it was a POST without a length), and
+    /// `admitted` is None; or it was let in and its body failed (413, 408, 503 shed), and
+    /// `admitted` is its admission. For the service's own accounting (the gateway's metrics
+    /// and usage ledger). `started` is when its head was complete.
+    fn refused(
+        &self,
+        _w: &Worker,
+        _req: &Incoming<'_>,
+        _admitted: Option<&Self::Admitted>,
+        _status: u16,
+        _started: Instant,
+    ) {
+    }
 
     /// Serves one admitted request. `req.table` is the snapshot loaded for this request;
     /// `bufs` are the request's borrowed buffers, returned to the worker's pool afterwards.
