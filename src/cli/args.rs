@@ -98,6 +98,68 @@ pub(super) const COMMANDS: &[Cmd] = &[
         ],
     },
     Cmd {
+        name: "bench",
+        summary: "drives load at an OpenAI- or Anthropic-speaking endpoint (this gateway, another gateway, a provider, vLLM, the mock) and reports time to first token, inter-token and end-to-end latency percentiles, requests/s, output tokens/s, goodput and errors by kind",
+        opts: &[
+            Opt {
+                name: "--url",
+                value: Some("URL"),
+                required: true,
+                help: "the endpoint: http(s)://host[:port][/prefix]; /v1 and the API's path are added unless the URL ends with them",
+            },
+            opt("--api", Some("API"), "chat (default), messages or responses"),
+            opt("--model", Some("M"), "the model of every request (default gpt-4o-mini)"),
+            opt(
+                "--concurrency",
+                Some("N"),
+                "closed loop: N requests in flight, each sent when the last ended (default 1)",
+            ),
+            opt(
+                "--rate",
+                Some("R"),
+                "open loop: R arrivals per second whatever the answers do, latency from each intended send time; \"sweep\" steps the rate up (doubling from --sweep-start, then bisecting) until p99 TTFT or the error rate breaks the SLO and reports the highest rate that held",
+            ),
+            opt("--arrival", Some("KIND"), "open-loop gaps: poisson (default) or constant"),
+            opt("--duration", Some("S"), "measure for S seconds after the warm-up (default 10; per step in a sweep)"),
+            opt("--requests", Some("N"), "measure N requests instead"),
+            opt(
+                "--warmup",
+                Some("S"),
+                "seconds of load not measured first (default 1 with --duration, 0 with --requests)",
+            ),
+            opt(
+                "--prompt-tokens",
+                Some("N"),
+                "a deterministic synthetic prompt of N tokens, counted with the model's tokenizer (default 64)",
+            ),
+            opt("--max-tokens", Some("N"), "max_tokens of every request (default 128)"),
+            opt("--stream", None, "stream the answers (TTFT and inter-token latency from the events)"),
+            opt(
+                "--token",
+                Some("T"),
+                "the bearer token (chat, responses) or x-api-key (messages); default OPENAI_API_KEY or ANTHROPIC_API_KEY",
+            ),
+            opt("--header", Some("'K: V'"), "an extra request header; repeatable"),
+            opt(
+                "--slo-ttft-ms",
+                Some("MS"),
+                "the TTFT objective: goodput counts requests within it; needed by --rate sweep",
+            ),
+            opt("--slo-error-rate", Some("F"), "the sweep's error-rate objective within 0..1 (default 0.01)"),
+            opt("--sweep-start", Some("R"), "the sweep's first rate (default 1)"),
+            opt("--connections", Some("N"), "open loop: connections opened at most (default 1024)"),
+            opt("--timeout", Some("S"), "deadline of one request, connect to last byte (default 120)"),
+            opt("--json", Some("FILE"), "write the report as JSON (units in key names: ttft_ms, ...)"),
+            opt(
+                "--html",
+                Some("FILE"),
+                "write a self-contained HTML report (charts drawn by inline script, no network)",
+            ),
+            opt("--seed", Some("N"), "seed of the Poisson arrivals (default 1)"),
+            opt("--quiet", None, "no live progress line on stderr"),
+        ],
+    },
+    Cmd {
         name: "check",
         summary: "validates a config: prints every error with its place and exits 2 on any; warns (exit 0) about plain-text tokens and provider keys serve could not read here",
         opts: &[Opt {
@@ -231,6 +293,9 @@ pub(super) struct Flags {
     pub(super) tokens_per_s: Option<f64>,
     pub(super) reply_tokens: Option<u32>,
     pub(super) fail_rate: Option<f64>,
+    /// `bench`'s flags as given, in order (a switch with an empty value); `bench::args`
+    /// parses them.
+    pub(super) bench: Vec<(&'static str, String)>,
 }
 
 /// What a command line asks for.
@@ -268,6 +333,7 @@ impl Flags {
                     return Err(format!("{name} takes no value"));
                 }
                 match name {
+                    _ if cmd.name == "bench" => f.bench.push((spec.name, String::new())),
                     "--share-port" => f.share_port = true,
                     other => return Err(format!("unknown option {other:?}")),
                 }
@@ -285,6 +351,7 @@ impl Flags {
                     .map_err(|_| format!("{name}: {v:?} is not a valid number"))
             }
             match name {
+                _ if cmd.name == "bench" => f.bench.push((spec.name, value)),
                 "--config" => f.config = Some(value),
                 "--listen" => f.listen = Some(value),
                 "--admin-listen" => f.admin_listen = Some(value),

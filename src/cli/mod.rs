@@ -1,5 +1,6 @@
 //! The command line: `serve` (the gateway), `mock-upstream` (the built-in mock provider as its
-//! own server), `check` (validate a config) and `token` (mint a client token). Every command
+//! own server), `bench` (the load driver, `crate::bench`), `check` (validate a config) and
+//! `token` (mint a client token). Every command
 //! answers `--help` (usage and every flag, on stdout) and `--version`. Exit codes: 0 ok, 2 bad
 //! config or arguments (one clear line each), 1 runtime failure (a port that cannot be bound).
 //!
@@ -90,6 +91,7 @@ pub fn run(args: &[String]) -> i32 {
         "serve" => serve(&flags),
         "mock-upstream" => mock_upstream(&flags),
         "check" => check(&flags),
+        "bench" => crate::bench::run(&flags.bench),
         _ => token(),
     }
 }
