@@ -401,7 +401,8 @@ function drawHeat() {
   const svg = document.getElementById("heat"), f = frame(svg), cells = DATA.heat;
   if (!cells.length) { el(svg, "text", {x: M.l, y: 40}, "no completed requests"); return; }
   const secs = Math.max(...cells.map(c => c[0])) + 1;
-  const lo = Math.max(Math.min(...cells.map(c => c[1])), 0.01), hi = Math.max(...cells.map(c => c[2]));
+  // Padded so a run whose TTFTs share one coarse bucket still shows where they lie.
+  const lo = Math.max(Math.min(...cells.map(c => c[1])) / 2, 0.01), hi = Math.max(...cells.map(c => c[2])) * 2;
   const y = logScale(lo, hi, f.h), cw = f.w / secs;
   const maxc = Math.max(...cells.map(c => c[3]));
   for (const c of cells) {

@@ -115,6 +115,18 @@ impl Server {
         Server::start(dir, &args, &[], "mock provider", false)
     }
 
+    /// `switchyard mock-upstream --listen 127.0.0.1:0 --workers 1` with more flags
+    /// (`--ttft-ms`, `--tokens-per-s`, `--fail-rate`, ...).
+    pub fn mock_upstream_with(extra: &[&str]) -> Server {
+        let dir = temp_dir("mock");
+        let mut args: Vec<String> = ["mock-upstream", "--listen", "127.0.0.1:0", "--workers", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start(dir, &args, &[], "mock provider", false)
+    }
+
     fn start(
         dir: PathBuf,
         args: &[String],
