@@ -52,9 +52,7 @@ fn bench_json(args: &[&str]) -> simd_json::OwnedValue {
 fn f(v: &simd_json::OwnedValue, path: &[&str]) -> f64 {
     let mut cur = v;
     for k in path {
-        cur = cur
-            .get(*k)
-            .unwrap_or_else(|| panic!("no {path:?} in {v}"));
+        cur = cur.get(*k).unwrap_or_else(|| panic!("no {path:?} in {v}"));
     }
     cur.as_f64()
         .or_else(|| cur.as_u64().map(|n| n as f64))
@@ -93,7 +91,11 @@ fn reported_ttft_and_inter_token_latency_match_the_mock_pacing() {
         ]);
         assert_eq!(f(&r, &["ok"]), 24.0, "{api}: {r}");
         assert_eq!(f(&r, &["errors"]), 0.0, "{api}: {r}");
-        assert_near(&format!("{api} ttft p50"), f(&r, &["ttft_ms", "p50"]), TTFT_MS);
+        assert_near(
+            &format!("{api} ttft p50"),
+            f(&r, &["ttft_ms", "p50"]),
+            TTFT_MS,
+        );
         assert_near(&format!("{api} itl p50"), f(&r, &["itl_ms", "p50"]), gap_ms);
         // 12 tokens each, from the stream's usage; 11 gaps between 12 content events.
         assert_eq!(f(&r, &["output_tokens"]), 24.0 * 12.0, "{api}: {r}");
@@ -202,12 +204,23 @@ fn bad_arguments_exit_2_and_unreachable_urls_exit_1() {
         "--rate",
     );
     one_line_error(
-        &bench(&["--url", "http://127.0.0.1:1", "--rate", "2", "--concurrency", "2"]),
+        &bench(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--rate",
+            "2",
+            "--concurrency",
+            "2",
+        ]),
         2,
         "exclude",
     );
     one_line_error(&bench(&["--url", "gopher://x"]), 2, "--url");
-    one_line_error(&bench(&["--url", "http://127.0.0.1:1", "--bogus"]), 2, "--bogus");
+    one_line_error(
+        &bench(&["--url", "http://127.0.0.1:1", "--bogus"]),
+        2,
+        "--bogus",
+    );
     // A port nobody listens on: bound then dropped, so it is free.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -215,7 +228,12 @@ fn bad_arguments_exit_2_and_unreachable_urls_exit_1() {
         .unwrap()
         .port();
     one_line_error(
-        &bench(&["--url", &format!("http://127.0.0.1:{port}"), "--requests", "1"]),
+        &bench(&[
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--requests",
+            "1",
+        ]),
         1,
         "cannot reach",
     );
@@ -235,7 +253,11 @@ fn html_report(mock: &Server, dir: &Path) -> PathBuf {
         &page.display().to_string(),
         "--quiet",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     page
 }
 
@@ -250,9 +272,59 @@ fn the_html_report_draws_its_charts_without_network() {
         assert!(!html.contains(needle), "{needle} in the report");
     }
     let dom = common::chromium::dump_dom(&page);
-    assert!(dom.contains("data-charts-drawn=\"5\""), "charts not drawn:\n{dom}");
+    assert!(
+        dom.contains("data-charts-drawn=\"5\""),
+        "charts not drawn:\n{dom}"
+    );
     // Each histogram and the heat map drew shapes.
     assert!(dom.matches("class=\"bar\"").count() >= 3, "{dom}");
     assert!(dom.contains("class=\"cell\""), "{dom}");
     assert!(dom.contains("<polyline"), "{dom}");
+}
+
+#[test]
+fn the_realistic_mock_varies_within_max_tokens_and_stalls() {
+    let mock = Server::mock_upstream_with(&[
+        "--ttft-ms",
+        "30",
+        "--ttft-spread-ms",
+        "15",
+        "--tokens-per-s",
+        "500",
+        "--gap-spread",
+        "0.5",
+        "--reply-tokens",
+        "30",
+        "--reply-spread",
+        "20",
+        "--seed",
+        "7",
+    ]);
+    let r = bench_json(&[
+        "--url",
+        &url(&mock),
+        "--stream",
+        "--concurrency",
+        "4",
+        "--requests",
+        "60",
+        "--max-tokens",
+        "25",
+    ]);
+    assert_eq!(f(&r, &["ok"]), 60.0, "{r}");
+    // Lengths vary, and none passes max_tokens.
+    let tokens = f(&r, &["output_tokens"]);
+    assert!(tokens < 60.0 * 25.0, "{r}");
+    // TTFT spread: the fixed mock's p10..p90 is well under a millisecond.
+    let (p50, p90) = (f(&r, &["ttft_ms", "p50"]), f(&r, &["ttft_ms", "p90"]));
+    assert!(p90 - p50 > 5.0, "ttft p50 {p50} p90 {p90}: {r}");
+    assert!(
+        f(&r, &["itl_ms", "p99"]) > 2.0 * f(&r, &["itl_ms", "p50"]),
+        "{r}"
+    );
+
+    let mock = Server::mock_upstream_with(&["--stall-rate", "1", "--stall-ms", "300"]);
+    let r = bench_json(&["--url", &url(&mock), "--stream", "--requests", "2"]);
+    let max = f(&r, &["itl_ms", "max"]);
+    assert!((300.0..300.0 + SLACK_MS).contains(&max), "stall {max}: {r}");
 }

@@ -92,7 +92,39 @@ pub(super) const COMMANDS: &[Cmd] = &[
             opt(
                 "--fail-rate",
                 Some("F"),
-                "probability of an injected failure, within 0..1 (default 0)",
+                "probability of an injected failure (500, 429 or, streaming, a cut stream), within 0..1 (default 0)",
+            ),
+            opt(
+                "--ttft-spread-ms",
+                Some("MS"),
+                "time to first token drawn log-normally around --ttft-ms with this standard deviation (default 0: fixed)",
+            ),
+            opt(
+                "--gap-spread",
+                Some("F"),
+                "gaps between tokens drawn log-normally around 1/--tokens-per-s with this standard deviation, as a fraction of the gap (default 0: fixed)",
+            ),
+            opt(
+                "--tail-rate",
+                Some("F"),
+                "probability that a TTFT or gap draw is in the heavy tail, within 0..1 (default 0)",
+            ),
+            opt("--tail-factor", Some("X"), "what a tail draw is multiplied by (default 10)"),
+            opt(
+                "--reply-spread",
+                Some("N"),
+                "reply length drawn log-normally around --reply-tokens with this standard deviation in tokens; the request's max_tokens still bounds it (default 0: fixed)",
+            ),
+            opt(
+                "--stall-rate",
+                Some("F"),
+                "probability that a stream stalls once, midway, within 0..1 (default 0)",
+            ),
+            opt("--stall-ms", Some("N"), "how long a stall lasts (default 5000)"),
+            opt(
+                "--seed",
+                Some("N"),
+                "seed of the draws, for a reproducible run (default: a fresh one per request)",
             ),
             SHARE_PORT,
         ],
@@ -293,6 +325,10 @@ pub(super) struct Flags {
     pub(super) tokens_per_s: Option<f64>,
     pub(super) reply_tokens: Option<u32>,
     pub(super) fail_rate: Option<f64>,
+    /// The mock's spreads, tails and stalls.
+    pub(super) spread: crate::mock::timing::Spread,
+    /// The mock's seed.
+    pub(super) seed: Option<u64>,
     /// `bench`'s flags as given, in order (a switch with an empty value); `bench::args`
     /// parses them.
     pub(super) bench: Vec<(&'static str, String)>,
@@ -300,7 +336,7 @@ pub(super) struct Flags {
 
 /// What a command line asks for.
 pub(super) enum Parsed {
-    Run(Flags),
+    Run(Box<Flags>),
     Help,
     Version,
 }
@@ -350,6 +386,20 @@ impl Flags {
                 v.parse()
                     .map_err(|_| format!("{name}: {v:?} is not a valid number"))
             }
+            fn non_negative(name: &str, v: String) -> Result<f64, String> {
+                let x: f64 = num(name, v)?;
+                if !x.is_finite() || x < 0.0 {
+                    return Err(format!("{name}: must be a number of 0 or more"));
+                }
+                Ok(x)
+            }
+            fn unit(name: &str, v: String) -> Result<f64, String> {
+                let x: f64 = num(name, v)?;
+                if !(0.0..=1.0).contains(&x) {
+                    return Err(format!("{name}: must be within 0..1"));
+                }
+                Ok(x)
+            }
             match name {
                 _ if cmd.name == "bench" => f.bench.push((spec.name, value)),
                 "--config" => f.config = Some(value),
@@ -366,6 +416,16 @@ impl Flags {
                     }
                     f.fail_rate = Some(r);
                 }
+                "--ttft-spread-ms" => f.spread.ttft_spread_ms = non_negative(name, value)?,
+                "--gap-spread" => f.spread.gap_spread = non_negative(name, value)?,
+                "--tail-rate" => f.spread.tail_rate = unit(name, value)?,
+                "--tail-factor" => f.spread.tail_factor = non_negative(name, value)?,
+                "--reply-spread" => f.spread.reply_spread = non_negative(name, value)?,
+                "--stall-rate" => f.spread.stall_rate = unit(name, value)?,
+                "--stall-ms" => {
+                    f.spread.stall = std::time::Duration::from_millis(num(name, value)?)
+                }
+                "--seed" => f.seed = Some(num(name, value)?),
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
@@ -376,6 +436,6 @@ impl Flags {
         {
             return Err(format!("{} {} is required", o.name, o.value.unwrap_or("")));
         }
-        Ok(Parsed::Run(f))
+        Ok(Parsed::Run(Box::new(f)))
     }
 }

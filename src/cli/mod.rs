@@ -275,7 +275,8 @@ fn mock_upstream(flags: &Flags) -> i32 {
         tokens_per_s: flags.tokens_per_s.unwrap_or(0.0),
         reply_tokens: flags.reply_tokens.unwrap_or(16),
         fail_rate: flags.fail_rate.unwrap_or(0.0),
-        seed: 1,
+        seed: flags.seed.unwrap_or(0),
+        spread: flags.spread,
     };
     let table = match build_table(&cfg, None) {
         Ok(t) => t,

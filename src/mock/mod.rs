@@ -133,7 +133,17 @@
 //! `ttft_ms` is the wait before the first content: for a stream, before the first content event
 //! (the framing events go out at once); otherwise before the response. `tokens_per_s` paces the
 //! stream; a non-streaming reply also waits the time its words would have taken, so both modes
-//! take as long end to end.
+//! take as long end to end. Paced events are scheduled from the previous one's due time, and
+//! waits end within microseconds of it (`netio::sleep_until_precise`), so a driver measuring
+//! the mock sees the configured timing, not the timer wheel's millisecond rounding.
+//!
+//! # Realism (opt-in)
+//! With `spread` set (see `timing`; `mock-upstream --ttft-spread-ms`, `--gap-spread`,
+//! `--tail-rate`, `--tail-factor`, `--reply-spread`, `--stall-rate`, `--stall-ms`, or the same
+//! keys under `[providers.mock]`): TTFT and gaps are drawn log-normally around their means with
+//! an optional heavy tail, reply lengths around `reply_tokens` (still capped by the request's
+//! own bound), and a stream may stall once midway. Every spread is 0 by default, and then
+//! nothing is drawn: the mock stays deterministic for the tests that rely on it.
 
 mod anthropic;
 mod chat;
@@ -150,6 +160,7 @@ mod tests;
 mod tests_strict;
 #[cfg(test)]
 mod tests_turns;
+pub mod timing;
 mod tools;
 mod validate;
 pub mod wire;
@@ -201,6 +212,8 @@ pub struct MockOptions {
     pub fail_rate: f64,
     /// Seed of the failure generator.
     pub seed: u64,
+    /// Spreads, tails, reply-length spread and stalls (see `timing`); none by default.
+    pub spread: timing::Spread,
 }
 
 impl Default for MockOptions {
@@ -211,6 +224,7 @@ impl Default for MockOptions {
             reply_tokens: 16,
             fail_rate: 0.0,
             seed: 0,
+            spread: timing::Spread::default(),
         }
     }
 }
@@ -404,6 +418,12 @@ impl Mock {
         let stream = req.stream;
         let reply = self.build(endpoint, req);
         let gap = self.gap();
+        // Draws only when asked to vary, so the default mock stays deterministic.
+        let varied = timing::Timing::varies(&self.opts.spread).then(|| {
+            let pieces = u32::try_from(reply.output_tokens()).unwrap_or(u32::MAX);
+            timing::Timing::new(xorshift(&self.rng), ttft, gap, self.opts.spread, pieces)
+        });
+        let ttft = varied.as_ref().map_or(ttft, |t| t.ttft());
         if stream {
             return MockReply {
                 status: 200,
@@ -417,6 +437,7 @@ impl Mock {
                         cut,
                         error: hooks.error,
                     },
+                    varied,
                 )),
                 first_byte_delay: slow,
             };
@@ -471,10 +492,15 @@ impl Mock {
     /// Builds the reply with fresh ids.
     fn build(&self, endpoint: Endpoint, req: request::Request) -> Reply {
         let now = now();
+        let words = timing::reply_tokens(
+            &self.rng,
+            self.opts.reply_tokens,
+            self.opts.spread.reply_spread,
+        );
         Reply::new(
             endpoint,
             req,
-            self.opts.reply_tokens,
+            words,
             &mut |prefix| self.new_id(prefix, now),
             now.as_secs(),
         )

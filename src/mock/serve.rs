@@ -19,12 +19,18 @@ use monoio::net::TcpStream;
 /// The mock provider as a service.
 pub struct MockServer {
     opts: MockOptions,
+    /// Requests answered by this worker's server, mixed into a set seed.
+    answered: std::cell::Cell<u64>,
 }
 
 impl MockServer {
-    /// A mock server with these options (the failure seed is drawn per request).
+    /// A mock server with these options (the seed of the draws is fresh per request unless
+    /// `opts.seed` is set).
     pub fn new(opts: MockOptions) -> MockServer {
-        MockServer { opts }
+        MockServer {
+            opts,
+            answered: std::cell::Cell::new(0),
+        }
     }
 }
 
@@ -39,7 +45,17 @@ impl Service for MockServer {
         bufs: &mut Bufs,
     ) -> Outcome {
         let timeout = req.table.limits.idle_timeout;
-        let mut seed = crate::trace::rand_u64();
+        // A set seed makes the run reproducible (per worker, request by request); without one
+        // every request draws a fresh seed.
+        let n = self.answered.get();
+        self.answered.set(n + 1);
+        let mut seed = if self.opts.seed == 0 {
+            crate::trace::rand_u64()
+        } else {
+            self.opts
+                .seed
+                .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        };
         if seed == 0 {
             seed = 1;
         }
