@@ -36,9 +36,19 @@ pub enum Counter {
     Failovers,
     /// Connection tasks that panicked (bugs; the worker survives).
     Panics,
+    /// `mock-upstream`: answers given (any status).
+    MockReplies,
+    /// `mock-upstream`: injected failures (`--fail-rate`: error statuses and cut streams).
+    MockInjectedFailures,
+    /// `mock-upstream`: streams cut (injected, or asked by a `cut-` model).
+    MockCutStreams,
+    /// `mock-upstream`: streams that stall once (`--stall-rate`).
+    MockStalls,
+    /// `mock-upstream`: output tokens of its 200 answers.
+    MockOutputTokens,
 }
 
-const COUNTERS: usize = Counter::Panics as usize + 1;
+const COUNTERS: usize = Counter::MockOutputTokens as usize + 1;
 
 const NAMES: [(&str, &str, &str); COUNTERS] = [
     (
@@ -102,6 +112,31 @@ const NAMES: [(&str, &str, &str); COUNTERS] = [
         "counter",
         "Connection tasks that panicked.",
     ),
+    (
+        "switchyard_mock_replies_total",
+        "counter",
+        "Mock provider answers (mock-upstream).",
+    ),
+    (
+        "switchyard_mock_injected_failures_total",
+        "counter",
+        "Mock provider injected failures: error statuses and cut streams.",
+    ),
+    (
+        "switchyard_mock_cut_streams_total",
+        "counter",
+        "Mock provider streams cut mid-answer.",
+    ),
+    (
+        "switchyard_mock_stalls_total",
+        "counter",
+        "Mock provider streams that stall once midway.",
+    ),
+    (
+        "switchyard_mock_output_tokens_total",
+        "counter",
+        "Mock provider output tokens answered.",
+    ),
 ];
 
 /// One worker's counters, padded to their own cache lines.
@@ -124,6 +159,13 @@ impl CoreStats {
     pub fn inc(&self, c: Counter) {
         let s = &self.slots[c as usize];
         s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Adds `n`. Only the owning worker calls this.
+    #[inline]
+    pub fn add(&self, c: Counter, n: u64) {
+        let s = &self.slots[c as usize];
+        s.store(s.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
     /// Subtracts one (gauges). Only the owning worker calls this.

@@ -113,7 +113,7 @@ fn reported_ttft_and_inter_token_latency_match_the_mock_pacing() {
 #[test]
 fn failures_are_counted_by_kind() {
     // Injected: 500, 429 and cut streams with equal odds.
-    let mock = Server::mock_upstream_with(&["--fail-rate", "0.6"]);
+    let mock = Server::mock_upstream_with(&["--fail-rate", "0.6", "--admin-listen", "127.0.0.1:0"]);
     let r = bench_json(&[
         "--url",
         &url(&mock),
@@ -133,6 +133,21 @@ fn failures_are_counted_by_kind() {
         .sum();
     assert_eq!(sum, f(&r, &["errors"]), "{r}");
     assert_eq!(f(&r, &["ok"]) + sum, 150.0, "{r}");
+    // The mock's own metrics agree with what the driver saw.
+    assert_eq!(mock.metric("switchyard_mock_replies_total"), 150);
+    assert_eq!(
+        mock.metric("switchyard_mock_injected_failures_total") as f64,
+        sum
+    );
+    assert_eq!(
+        mock.metric("switchyard_mock_cut_streams_total") as f64,
+        f(kinds, &["cut_stream"])
+    );
+    assert_eq!(
+        mock.metric("switchyard_mock_output_tokens_total") as f64,
+        f(&r, &["output_tokens"]),
+        "{r}"
+    );
 
     // The protocol's error event, in a stream that ends cleanly at the HTTP level.
     let mock = Server::mock_upstream();
@@ -323,8 +338,18 @@ fn the_realistic_mock_varies_within_max_tokens_and_stalls() {
         "{r}"
     );
 
-    let mock = Server::mock_upstream_with(&["--stall-rate", "1", "--stall-ms", "300"]);
+    let mock = Server::mock_upstream_with(&[
+        "--stall-rate",
+        "1",
+        "--stall-ms",
+        "300",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
     let r = bench_json(&["--url", &url(&mock), "--stream", "--requests", "2"]);
     let max = f(&r, &["itl_ms", "max"]);
     assert!((300.0..300.0 + SLACK_MS).contains(&max), "stall {max}: {r}");
+    // The mock counts its stalls.
+    assert_eq!(mock.metric("switchyard_mock_stalls_total"), 2);
+    assert_eq!(mock.metric("switchyard_mock_replies_total"), 2);
 }

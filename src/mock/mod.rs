@@ -242,6 +242,10 @@ pub struct MockReply {
     pub stream: Option<MockStream>,
     /// Wait this long before writing the status line.
     pub first_byte_delay: Duration,
+    /// Whether this answer is an injected failure (`fail_rate`: an error status or a cut).
+    pub injected: bool,
+    /// Output tokens of a 200 answer (0 otherwise, and for a stream that will be cut).
+    pub output_tokens: u64,
 }
 
 /// The mock provider. One per worker: the generators live in `Cell`s, so it is `!Sync`.
@@ -401,11 +405,17 @@ impl Mock {
             );
         }
         let mut cut = hooks.cut && req.stream;
+        let mut injected = false;
         match self.injected_failure(req.stream) {
             Some(Injected::Fail(f)) => {
-                return error_reply(Some(endpoint), f, ttft.saturating_add(slow))
+                let mut r = error_reply(Some(endpoint), f, ttft.saturating_add(slow));
+                r.injected = true;
+                return r;
             }
-            Some(Injected::Cut) => cut = true,
+            Some(Injected::Cut) => {
+                cut = true;
+                injected = true;
+            }
             None => {}
         }
 
@@ -424,8 +434,12 @@ impl Mock {
             timing::Timing::new(xorshift(&self.rng), ttft, gap, self.opts.spread, pieces)
         });
         let ttft = varied.as_ref().map_or(ttft, |t| t.ttft());
+        // A cut stream never delivers its answer: its tokens are not counted as answered.
+        let output_tokens = if cut { 0 } else { reply.output_tokens() as u64 };
         if stream {
             return MockReply {
+                injected,
+                output_tokens,
                 status: 200,
                 content_type: EVENT_STREAM,
                 body: Vec::new(),
@@ -450,11 +464,13 @@ impl Mock {
         }
         let words = u32::try_from(reply.output_tokens()).unwrap_or(u32::MAX);
         let generation = gap.saturating_mul(words.saturating_sub(1));
-        json_reply(
+        let mut r = json_reply(
             200,
             body,
             ttft.saturating_add(slow).saturating_add(generation),
-        )
+        );
+        r.output_tokens = output_tokens;
+        r
     }
 
     /// The pause between streamed words.
@@ -535,6 +551,8 @@ fn json_reply(status: u16, body: Vec<u8>, delay: Duration) -> MockReply {
         body,
         stream: None,
         first_byte_delay: delay,
+        injected: false,
+        output_tokens: 0,
     }
 }
 

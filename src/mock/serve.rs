@@ -10,6 +10,7 @@
 
 use super::wire::MockWire;
 use super::{Mock, MockOptions};
+use crate::metrics::Counter;
 use crate::netio::{self, IoFail};
 use crate::server::conn::{Bufs, Outcome, Request};
 use crate::server::worker::Worker;
@@ -39,7 +40,7 @@ impl Service for MockServer {
 
     async fn handle(
         &self,
-        _w: &Worker,
+        w: &Worker,
         req: &Request<'_>,
         client: &mut TcpStream,
         bufs: &mut Bufs,
@@ -65,6 +66,20 @@ impl Service for MockServer {
         });
         let method = req.head.method.as_str().unwrap_or("OTHER");
         let reply = m.handle(method.as_bytes(), req.path(), req.body);
+        let stats = w.stats();
+        stats.inc(Counter::MockReplies);
+        stats.add(Counter::MockOutputTokens, reply.output_tokens);
+        if reply.injected {
+            stats.inc(Counter::MockInjectedFailures);
+        }
+        if let Some(s) = &reply.stream {
+            if s.ends_abruptly() {
+                stats.inc(Counter::MockCutStreams);
+            }
+            if s.stalls() {
+                stats.inc(Counter::MockStalls);
+            }
+        }
         let status = reply.status;
         let mut wire = MockWire::new(reply);
         let mut out = std::mem::take(&mut bufs.wbuf);

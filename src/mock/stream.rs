@@ -156,6 +156,13 @@ impl MockStream {
         self.cut
     }
 
+    /// Whether this stream will stall once midway (see `timing`).
+    pub fn stalls(&self) -> bool {
+        self.timing
+            .as_ref()
+            .is_some_and(|t| t.stall_before.is_some())
+    }
+
     /// The full reply text, as the client will have assembled it from a complete stream
     /// (empty when the reply is tool calls).
     pub fn text(&self) -> &str {

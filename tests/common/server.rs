@@ -116,7 +116,8 @@ impl Server {
     }
 
     /// `switchyard mock-upstream --listen 127.0.0.1:0 --workers 1` with more flags
-    /// (`--ttft-ms`, `--tokens-per-s`, `--fail-rate`, ...).
+    /// (`--ttft-ms`, `--tokens-per-s`, `--fail-rate`, ...); waits for the admin line too when
+    /// they include `--admin-listen`.
     pub fn mock_upstream_with(extra: &[&str]) -> Server {
         let dir = temp_dir("mock");
         let mut args: Vec<String> = ["mock-upstream", "--listen", "127.0.0.1:0", "--workers", "1"]
@@ -124,7 +125,8 @@ impl Server {
             .map(|s| s.to_string())
             .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
-        Server::start(dir, &args, &[], "mock provider", false)
+        let admin = extra.contains(&"--admin-listen");
+        Server::start(dir, &args, &[], "mock provider", admin)
     }
 
     fn start(
