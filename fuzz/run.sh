@@ -9,10 +9,19 @@
 # crashes go to fuzz/artifacts/<target>. Inputs under fuzz/regressions/<target> (minimized
 # crashers) are replayed first, so they fail the run until the library is fixed.
 #
-# Usage: fuzz/run.sh [SECONDS]
+# Usage: fuzz/run.sh [SECONDS | --hour] [TARGET...]
+#   fuzz/run.sh                  every target 20 s (what .ci/run does)
+#   fuzz/run.sh --hour           every target an hour, one after the other (a long soak of the
+#                                parsers; run it on a quiet machine)
+#   fuzz/run.sh 300 config_load  one target, five minutes
+# Each target's last line says how long it ran and how many inputs it tried
+# (`stat::number_of_executed_units`), for the record of CPU time fuzzed.
 set -euo pipefail
 
 secs="${1:-20}"
+if [ "$secs" = "--hour" ]; then secs=3600; fi
+shift || true
+only=("$@")
 sanitizer="${FUZZ_SANITIZER:-address}"
 cd "$(dirname "$0")/.."
 
@@ -31,12 +40,17 @@ bin_dir="fuzz/target/$triple/release"
 dict_for() {
     case "$1" in
         json_scan | translate_request | translate_stream) echo fuzz/dicts/json.dict ;;
+        config_load) echo fuzz/dicts/config.dict ;;
         *) echo fuzz/dicts/http.dict ;;
     esac
 }
 
 failed=()
-for target in $(cargo fuzz list); do
+targets=("${only[@]}")
+if [ "${#targets[@]}" -eq 0 ]; then
+    mapfile -t targets < <(cargo fuzz list)
+fi
+for target in "${targets[@]}"; do
     mkdir -p "fuzz/artifacts/$target" "fuzz/work/$target"
     common=(-artifact_prefix="fuzz/artifacts/$target/" -timeout=10 -rss_limit_mb=2048)
     regressions=(fuzz/regressions/"$target"/*)

@@ -31,8 +31,13 @@ pub enum ErrorKind {
     HeadTooLarge,
     /// A head that started did not complete within `header_timeout_ms`.
     HeadTimeout,
+    /// A body that did not arrive within `body_timeout_ms` of its head.
+    BodyTimeout,
     /// A POST with neither `Content-Length` nor chunked framing.
     LengthRequired,
+    /// The worker holds `max_body_memory_per_worker` of request bodies already: the request is
+    /// shed rather than grow the process.
+    Overloaded,
     /// A field whose meaning the chosen provider cannot honour (translation refused it).
     UnsupportedField,
     /// Budget or rate limit.
@@ -54,6 +59,9 @@ pub enum ErrorKind {
     /// The conversation store cannot answer (down, slow, full): only requests that need state
     /// get this; the rest are served.
     StateUnavailable,
+    /// The gateway cannot take this now: the worker holds its maximum of large upstream
+    /// bodies, or it is shutting down. Worth retrying (elsewhere or later).
+    Unavailable,
     /// A bug of ours.
     Internal,
     /// The client went away before its answer; nothing is sent.
@@ -80,6 +88,8 @@ pub struct Error {
     pub side: Side,
     /// Shown to the client: never a key, never an upstream body.
     pub message: Cow<'static, str>,
+    /// Sent as `retry-after` (seconds; RFC 9110 §10.2.3) with a 429.
+    pub retry_after_s: Option<u64>,
 }
 
 impl Error {
@@ -89,6 +99,7 @@ impl Error {
             kind,
             side: Side::Client,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -99,6 +110,7 @@ impl Error {
             kind,
             side: Side::Internal,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -108,6 +120,7 @@ impl Error {
             kind,
             side: Side::Upstream,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 
@@ -117,7 +130,14 @@ impl Error {
             kind: ErrorKind::Internal,
             side: Side::Internal,
             message: message.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error, answered with `retry-after: {secs}`.
+    pub fn with_retry_after(mut self, secs: u64) -> Error {
+        self.retry_after_s = Some(secs);
+        self
     }
 
     /// The HTTP status of the contract's table.
@@ -133,13 +153,13 @@ impl Error {
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::BodyTooLarge => 413,
             ErrorKind::HeadTooLarge => 431,
-            ErrorKind::HeadTimeout => 408,
+            ErrorKind::HeadTimeout | ErrorKind::BodyTimeout => 408,
             ErrorKind::LengthRequired => 411,
             ErrorKind::RateLimited => 429,
             ErrorKind::UpstreamConnect | ErrorKind::UpstreamFailed | ErrorKind::UpstreamAuth => 502,
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::Internal => 500,
-            ErrorKind::StateUnavailable => 503,
+            ErrorKind::StateUnavailable | ErrorKind::Overloaded | ErrorKind::Unavailable => 503,
             ErrorKind::ClientClosed => 499,
         }
     }
@@ -152,6 +172,7 @@ impl Error {
             | ErrorKind::UnsupportedField
             | ErrorKind::NoCandidate
             | ErrorKind::HeadTimeout
+            | ErrorKind::BodyTimeout
             | ErrorKind::LengthRequired
             | ErrorKind::MethodNotAllowed => "invalid_request_error",
             ErrorKind::Unauthorized => "authentication_error",
@@ -162,11 +183,17 @@ impl Error {
                 Protocol::Anthropic => "request_too_large",
             },
             ErrorKind::RateLimited => "rate_limit_error",
+            // Anthropic's own type for "try again shortly"; OpenAI has none but `api_error`.
+            ErrorKind::Overloaded => match protocol {
+                Protocol::OpenAi => "api_error",
+                Protocol::Anthropic => "overloaded_error",
+            },
             ErrorKind::UpstreamConnect
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamAuth
             | ErrorKind::Internal
             | ErrorKind::StateUnavailable
+            | ErrorKind::Unavailable
             | ErrorKind::ClientClosed => "api_error",
             ErrorKind::UpstreamTimeout => "timeout_error",
         }
@@ -184,6 +211,8 @@ impl Error {
             ErrorKind::BodyTooLarge => "body_too_large",
             ErrorKind::HeadTooLarge => "header_too_large",
             ErrorKind::HeadTimeout => "request_timeout",
+            ErrorKind::BodyTimeout => "body_timeout",
+            ErrorKind::Overloaded => "overloaded",
             ErrorKind::LengthRequired => "length_required",
             ErrorKind::UnsupportedField => "unsupported_parameter",
             ErrorKind::RateLimited => "rate_limit_exceeded",
@@ -194,6 +223,7 @@ impl Error {
             ErrorKind::NoCandidate => "no_candidate_model",
             ErrorKind::NoSuchResponse => "response_not_found",
             ErrorKind::StateUnavailable => "state_unavailable",
+            ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal_error",
             ErrorKind::ClientClosed => "client_closed",
         }
@@ -209,7 +239,8 @@ impl Error {
     }
 
     /// Whether the connection must close after this error: the request's framing can no longer
-    /// be trusted, or its body was not read.
+    /// be trusted, or its body was not read. A POST without a length is here too: the bytes
+    /// after its head were most likely meant as its body, never as the next request.
     pub fn closes_connection(&self) -> bool {
         matches!(
             self.kind,
@@ -217,6 +248,9 @@ impl Error {
                 | ErrorKind::BodyTooLarge
                 | ErrorKind::HeadTooLarge
                 | ErrorKind::HeadTimeout
+                | ErrorKind::BodyTimeout
+                | ErrorKind::LengthRequired
+                | ErrorKind::Overloaded
         )
     }
 }

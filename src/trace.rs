@@ -68,6 +68,23 @@ impl TraceId {
         &self.0
     }
 
+    /// The id's 16 bytes (the UUID's, in order): what an OpenTelemetry trace id is made of
+    /// when no `traceparent` came in.
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        let mut nibbles = self.0.iter().filter(|&&c| c != b'-').map(|&c| match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0,
+        });
+        for b in out.iter_mut() {
+            let hi = nibbles.next().unwrap_or(0);
+            let lo = nibbles.next().unwrap_or(0);
+            *b = hi << 4 | lo;
+        }
+        out
+    }
+
     /// The id's text.
     pub fn as_str(&self) -> &str {
         // The bytes are ASCII hex and hyphens written by `encode_lower`.

@@ -4,7 +4,8 @@
 //! The gateway counts heap allocations of every thread and reports the sum in `/metrics`.
 //! After warming a keep-alive connection and the upstream pool, N more requests (plain and
 //! streaming, to a real upstream over the pool) must not move the count beyond what the
-//! `/metrics` scrapes themselves allocate, measured in the same run.
+//! `/metrics` scrapes themselves allocate, measured in the same run. The project has rate
+//! limits (project and token, counted locally), so their check is on the measured path.
 #![cfg(feature = "count-allocs")]
 
 mod common;
@@ -42,6 +43,8 @@ slug = "p"
 tokens = ["{TOKEN}"]
 models = ["gpt", "claude"]
 policies = ["health", "cheapest", "fastest"]
+limits = {{ rpm = 100000000, tpm = 100000000000 }}
+token_limits = {{ rpm = 100000000, tpm = 100000000000 }}
 "#,
         m = mock.addr
     );

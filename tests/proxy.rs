@@ -569,8 +569,7 @@ fn scrape(admin: std::net::SocketAddr) -> Response {
 }
 
 fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    common::metric_sum(text, name)
 }
 
 #[test]

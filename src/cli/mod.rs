@@ -15,8 +15,8 @@ mod args;
 mod run;
 
 use args::{command_help, top_help, version, Flags, Parsed, COMMANDS};
-pub use run::ready;
 use run::run_server;
+pub use run::{ready, reload, Reload};
 
 use crate::config::Config;
 use crate::route::{RouteTable, Routes};
@@ -227,6 +227,15 @@ fn serve(flags: &Flags) -> i32 {
             return EXIT_RUNTIME;
         }
     };
+    // Files the operator named that cannot be opened stop the start, as the store does.
+    if let Err(e) = crate::usage::ledger::start(&cfg.usage) {
+        eprintln!("switchyard: the usage ledger or access log ([usage]): {e}");
+        return EXIT_RUNTIME;
+    }
+    if let Err(e) = crate::otlp::start(&cfg.telemetry) {
+        eprintln!("switchyard: the OTLP exporter ([telemetry]): {e}");
+        return EXIT_RUNTIME;
+    }
     let notice = format!(
         "embedded config: built-in mock provider, project \"default\"; dev token: {}",
         crate::config::DEV_TOKEN

@@ -57,6 +57,9 @@ pub(super) fn run_server<S: Service>(
         listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
         listen: cfg.server.listen.clone(),
         state,
+        config_path,
+        reloads: Default::default(),
+        running: Default::default(),
     });
     let admin = if cfg.server.admin_listen.is_empty() {
         None
@@ -125,7 +128,9 @@ pub(super) fn run_server<S: Service>(
             continue;
         }
         match sig {
-            libc::SIGHUP => reload(&shared, config_path.as_deref()),
+            libc::SIGHUP => {
+                let _ = reload(&shared);
+            }
             _ => break,
         }
     }
@@ -144,43 +149,72 @@ pub(super) fn run_server<S: Service>(
     for h in handles {
         let _ = h.join();
     }
+    if crate::usage::ledger::enabled() {
+        crate::info!(
+            "stopped; writing out the usage ledger and access log ({} lines queued)",
+            crate::usage::ledger::depth()
+        );
+    }
+    if !crate::usage::ledger::finish(Duration::from_secs(5)) {
+        crate::warn!("usage ledger: not every line was written before exit");
+    }
+    // The spans of the last requests are still waiting for their batch.
+    crate::otlp::finish(Duration::from_secs(2));
     crate::log::finish(Duration::from_secs(1));
     0
 }
 
-fn reload(shared: &Shared, path: Option<&str>) {
-    let Some(path) = path else {
-        crate::info!("SIGHUP: the embedded config has nothing to reload");
-        return;
+/// Reloads the config file (`SIGHUP`, `POST /admin/reload`): a good one is published as the
+/// new snapshot, a bad one is refused and the running snapshot kept. Gives what happened, for
+/// the admin API; logs it either way.
+pub fn reload(shared: &Shared) -> Result<String, Reload> {
+    let Some(path) = shared.config_path.as_deref() else {
+        crate::info!("reload: the embedded config has nothing to reload");
+        return Err(Reload::Embedded);
     };
-    let cfg = match Config::load(path) {
-        Ok(c) => c,
-        Err(e) => {
-            crate::error!(
-                "reload refused, keeping the running config: {}",
-                e.to_string().replace('\n', "; ")
-            );
-            return;
+    let _one = shared
+        .reloads
+        .lock
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let outcome = Config::load(path).and_then(|cfg| {
+        let current = shared.routes.load();
+        if workers_for(cfg.server.workers) != shared.stats.len()
+            || cfg.server.listen != current_listen(shared)
+        {
+            crate::warn!("reload: listen address and worker count take effect only at restart");
         }
-    };
-    let current = shared.routes.load();
-    if workers_for(cfg.server.workers) != shared.stats.len()
-        || cfg.server.listen != current_listen(shared)
-    {
-        crate::warn!("reload: listen address and worker count take effect only at restart");
-    }
-    let mut cfg = cfg;
-    cfg.server.workers = shared.stats.len();
-    match build_table(&cfg, Some(&current)) {
+        let mut cfg = cfg;
+        cfg.server.workers = shared.stats.len();
+        build_table(&cfg, Some(&current))
+    });
+    let r = &shared.reloads;
+    let mut last = r.last_error.lock().unwrap_or_else(|e| e.into_inner());
+    match outcome {
         Ok(t) => {
             shared.routes.publish(t);
+            r.ok.fetch_add(1, Ordering::Relaxed);
+            last.clear();
             crate::info!("reloaded {path}");
+            Ok(path.to_string())
         }
-        Err(e) => crate::error!(
-            "reload refused, keeping the running config: {}",
-            e.to_string().replace('\n', "; ")
-        ),
+        Err(e) => {
+            let why = e.to_string().replace('\n', "; ");
+            r.failed.fetch_add(1, Ordering::Relaxed);
+            crate::error!("reload refused, keeping the running config: {why}");
+            last.clone_from(&why);
+            Err(Reload::Refused(why))
+        }
     }
+}
+
+/// Why a reload did not publish a new snapshot.
+#[derive(Debug)]
+pub enum Reload {
+    /// The gateway runs on the embedded config: there is no file to read.
+    Embedded,
+    /// The file is not a valid config (every problem, `; `-separated); the running one stays.
+    Refused(String),
 }
 
 fn current_listen(shared: &Shared) -> String {

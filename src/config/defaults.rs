@@ -54,10 +54,15 @@ impl Default for ServerConfig {
             workers: 0,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 32 * 1024 * 1024,
+            max_headers: crate::http1::head::DEFAULT_MAX_HEADERS,
+            body_timeout_ms: 30_000,
+            max_body_memory_per_worker: 256 * 1024 * 1024,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             drain_timeout_ms: 30_000,
             max_upstream_body_bytes: 64 * 1024 * 1024,
+            hold_body_bytes: 1024 * 1024,
+            max_held_bodies: 16,
             share_port: false,
         }
     }
@@ -104,6 +109,32 @@ impl Default for StateConfig {
     }
 }
 
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            ledger: "usage.ndjson".into(),
+            ledger_max_bytes: 100 << 20,
+            ledger_keep: 5,
+            access_log: "stderr".into(),
+            queue_depth: 8192,
+        }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: String::new(),
+            service_name: "switchyard".into(),
+            queue_depth: 4096,
+            batch_max: 512,
+            flush_ms: 1000,
+            headers: BTreeMap::new(),
+            timeout_ms: 5000,
+        }
+    }
+}
+
 pub(super) fn connect_timeout() -> u64 {
     5_000
 }
@@ -125,5 +156,9 @@ pub(super) fn anthropic_version() -> String {
 }
 
 pub(super) fn budget_window() -> u64 {
+    60_000
+}
+
+pub(super) fn limit_window() -> u64 {
     60_000
 }

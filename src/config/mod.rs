@@ -94,6 +94,12 @@ pub struct Config {
     /// Health-check tuning.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// The usage ledger and the JSON access log.
+    #[serde(default)]
+    pub usage: UsageConfig,
+    /// OpenTelemetry: one span per answered request, exported over OTLP/HTTP.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 /// `[server]`.
@@ -110,6 +116,14 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// A request body longer than this gets 413.
     pub max_body_bytes: usize,
+    /// Most header fields in a request head; more gets 431.
+    pub max_headers: usize,
+    /// The whole request body must arrive within this once its head has (408 and close past it),
+    /// so a client trickling a body cannot hold its memory until the idle timeout.
+    pub body_timeout_ms: u64,
+    /// Memory one worker may hold for request bodies being received or served; a request whose
+    /// body would take it past this is shed with 503 instead of growing the process.
+    pub max_body_memory_per_worker: usize,
     /// The whole request head must arrive within this.
     pub header_timeout_ms: u64,
     /// A keep-alive connection idle this long is closed; also bounds a stalled body read.
@@ -118,6 +132,13 @@ pub struct ServerConfig {
     pub drain_timeout_ms: u64,
     /// Largest upstream response body buffered for a non-streaming answer.
     pub max_upstream_body_bytes: usize,
+    /// A non-streaming upstream body larger than this (or of unknown length) is large: when
+    /// the gateway need not rewrite it, it is relayed as it arrives instead of held; when it
+    /// must hold it (translation, Responses storage), it takes one of `max_held_bodies`.
+    pub hold_body_bytes: usize,
+    /// Large upstream bodies one worker holds at once; past it a request that needs one more
+    /// gets 503 with `retry-after` (`docs/operations.md`).
+    pub max_held_bodies: usize,
     /// Skip the check that no other process listens on `listen` (see [`crate::listen`]). Set by
     /// `serve --share-port` for a zero-downtime upgrade, never read from the file: left on,
     /// it would let a second gateway split the port's traffic with the first without a word.
@@ -311,6 +332,28 @@ pub struct ProjectConfig {
     /// Spend and call limits over a rolling window; exhausted -> 429.
     #[serde(default)]
     pub budget: Option<BudgetConfig>,
+    /// Requests and tokens per minute of the whole project; over -> 429 with `retry-after`.
+    #[serde(default)]
+    pub limits: Option<RateLimitConfig>,
+    /// Requests and tokens per minute of each of the project's tokens, counted apart.
+    #[serde(default)]
+    pub token_limits: Option<RateLimitConfig>,
+}
+
+/// `limits = { rpm, tpm }`: requests and estimated tokens (input estimate + max output) per
+/// minute. Either may be left out (0 = unlimited), not both.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per window (0 = unlimited).
+    #[serde(default)]
+    pub rpm: u64,
+    /// Estimated tokens per window (0 = unlimited).
+    #[serde(default)]
+    pub tpm: u64,
+    /// Window length; one minute. A testing knob (tests shorten it), not documented.
+    #[serde(default = "defaults::limit_window")]
+    pub window_ms: u64,
 }
 
 /// A spend and/or call limit over a rolling window (`budget = { ... }` on a project or model).
@@ -357,6 +400,45 @@ pub struct StateConfig {
     pub ttl_s: u64,
     /// Past this many bytes of live records the oldest are evicted; 0 = unlimited.
     pub max_bytes: u64,
+}
+
+/// `[usage]`: the usage ledger and the JSON access log, both written by one thread off the
+/// workers (`usage::ledger`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// NDJSON ledger file, relative to the working directory; "" = off.
+    pub ledger: String,
+    /// The ledger is rotated (renamed to `<ledger>.1`) before it would pass this size.
+    pub ledger_max_bytes: u64,
+    /// Rotated files kept (`.1` newest ... `.N` oldest); 0 keeps none.
+    pub ledger_keep: u32,
+    /// The JSON access log: "stderr", a file path, or "" = off.
+    pub access_log: String,
+    /// Lines waiting for the writer thread; past this they are dropped and counted.
+    pub queue_depth: usize,
+}
+
+/// `[telemetry]`: one span per answered request, exported as OTLP/HTTP JSON by one thread off
+/// the workers (`otlp`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/HTTP base URL (`http://host:4318`); spans go to
+    /// `{otlp_endpoint}/v1/traces`. "" = off.
+    pub otlp_endpoint: String,
+    /// The `service.name` resource attribute.
+    pub service_name: String,
+    /// Spans waiting for the exporter; past this they are dropped and counted.
+    pub queue_depth: usize,
+    /// Most spans in one export request.
+    pub batch_max: usize,
+    /// A waiting span is exported within this many milliseconds.
+    pub flush_ms: u64,
+    /// Extra static headers sent with every export (a collector's auth, a tenant id).
+    pub headers: BTreeMap<String, String>,
+    /// Deadline of the connect and of each read and write of an export.
+    pub timeout_ms: u64,
 }
 
 /// Every problem found in a config, each with its place.

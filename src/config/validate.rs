@@ -2,6 +2,7 @@
 //! warn about. Nothing here fails fast: an operator fixing a file wants the whole list at once.
 
 use super::*;
+use crate::http1::head::MAX_HEADERS_LIMIT;
 use std::net::SocketAddr;
 
 /// Most extra headers one provider may be given: a handful is the use (an organisation or
@@ -30,6 +31,10 @@ const OWNED_HEADERS: &[&str] = &[
 /// Credential headers: a key comes from `api_key_env` / `api_key_file` only, so it never sits in
 /// a config file that gets copied, committed and printed.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "x-api-key"];
+
+/// Smallest `[usage] ledger_max_bytes`: a few lines (one is ~400 bytes), so a file always
+/// holds at least one whole line.
+pub const MIN_LEDGER_BYTES: u64 = 4096;
 
 /// Smallest nonzero `[state] max_bytes`: below a mebibyte the store would evict on nearly every
 /// write and keep too few turns to continue a conversation; 0 is the way to say "no cap".
@@ -61,8 +66,27 @@ impl Config {
         if s.max_body_bytes == 0 || s.max_body_bytes > 1 << 30 {
             errs.push("server.max_body_bytes: must be between 1 and 1073741824".into());
         }
+        if !(1..=MAX_HEADERS_LIMIT).contains(&s.max_headers) {
+            errs.push(format!(
+                "server.max_headers: must be between 1 and {MAX_HEADERS_LIMIT}"
+            ));
+        }
+        if s.max_body_memory_per_worker < s.max_body_bytes {
+            errs.push(
+                "server.max_body_memory_per_worker: must be at least max_body_bytes (else every body that large is shed)".into(),
+            );
+        }
+        if s.hold_body_bytes == 0 || s.hold_body_bytes > s.max_upstream_body_bytes {
+            errs.push(
+                "server.hold_body_bytes: must be between 1 and max_upstream_body_bytes".into(),
+            );
+        }
+        if s.max_held_bodies == 0 {
+            errs.push("server.max_held_bodies: must be greater than 0".into());
+        }
         for (name, v) in [
             ("header_timeout_ms", s.header_timeout_ms),
+            ("body_timeout_ms", s.body_timeout_ms),
             ("idle_timeout_ms", s.idle_timeout_ms),
             ("drain_timeout_ms", s.drain_timeout_ms),
         ] {
@@ -122,7 +146,7 @@ impl Config {
                     "{place}.responses: an anthropic provider does not serve /v1/responses; leave it unset (Responses requests are translated to Messages)"
                 ));
             }
-            check_headers(&place, &p.headers, &mut errs);
+            check_headers(&place, &p.headers, false, &mut errs);
             if p.connect_timeout_ms == 0 || p.first_byte_timeout_ms == 0 {
                 errs.push(format!("{place}: timeouts must be greater than 0"));
             }
@@ -243,6 +267,22 @@ impl Config {
             }
         }
 
+        for (i, p) in self.projects.iter().enumerate() {
+            for (key, l) in [("limits", &p.limits), ("token_limits", &p.token_limits)] {
+                let Some(l) = l else { continue };
+                if l.rpm == 0 && l.tpm == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}: set rpm or tpm to a positive number"
+                    ));
+                }
+                if l.window_ms == 0 {
+                    errs.push(format!(
+                        "projects[{i}].{key}.window_ms: must be greater than 0"
+                    ));
+                }
+            }
+        }
+
         if let Some(other) = self.state.backend.unknown() {
             errs.push(format!(
                 "state.backend: {other:?} is not one of {}",
@@ -261,6 +301,18 @@ impl Config {
                 "state.max_bytes: must be 0 (unlimited) or at least {MIN_STATE_BYTES}"
             ));
         }
+        if self.usage.ledger_max_bytes < MIN_LEDGER_BYTES {
+            errs.push(format!(
+                "usage.ledger_max_bytes: must be at least {MIN_LEDGER_BYTES}"
+            ));
+        }
+        if self.usage.queue_depth == 0 {
+            errs.push("usage.queue_depth: must be greater than 0".into());
+        }
+        if !self.usage.ledger.is_empty() && self.usage.ledger == self.usage.access_log {
+            errs.push("usage.access_log: must not be the ledger's file".into());
+        }
+        self.telemetry.check(&mut errs);
         errs
     }
 
@@ -333,7 +385,14 @@ impl Config {
 
 /// A provider's extra headers: valid on the wire, few and small enough, and none of the names
 /// the gateway owns.
-fn check_headers(place: &str, headers: &BTreeMap<String, String>, errs: &mut Vec<String>) {
+/// `credentials`: whether `authorization` and `x-api-key` may be given (a collector's auth may;
+/// a provider's key may not).
+fn check_headers(
+    place: &str,
+    headers: &BTreeMap<String, String>,
+    credentials: bool,
+    errs: &mut Vec<String>,
+) {
     if headers.len() > MAX_PROVIDER_HEADERS {
         errs.push(format!(
             "{place}.headers: {} headers; at most {MAX_PROVIDER_HEADERS}",
@@ -354,7 +413,7 @@ fn check_headers(place: &str, headers: &BTreeMap<String, String>, errs: &mut Vec
             errs.push(format!(
                 "{here}: not a header name (letters, digits and !#$%&'*+-.^_`|~ only; RFC 9110 §5.6.2)"
             ));
-        } else if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+        } else if !credentials && CREDENTIAL_HEADERS.contains(&lower.as_str()) {
             errs.push(format!(
                 "{here}: keys come only from api_key_env or api_key_file, never from headers"
             ));
@@ -375,6 +434,38 @@ fn check_headers(place: &str, headers: &BTreeMap<String, String>, errs: &mut Vec
                 "{here}: the value may hold visible ASCII, spaces and tabs only (no CR, LF or other control characters)"
             ));
         }
+    }
+}
+
+impl TelemetryConfig {
+    fn check(&self, errs: &mut Vec<String>) {
+        let t = self;
+        if !t.otlp_endpoint.is_empty() {
+            match UpstreamUrl::parse(&t.otlp_endpoint) {
+                Err(e) => errs.push(format!("telemetry.otlp_endpoint: {e}")),
+                Ok(u) if u.tls => errs.push(format!(
+                    "telemetry.otlp_endpoint: {:?}: only http:// is spoken; reach an https collector through a local one",
+                    t.otlp_endpoint
+                )),
+                Ok(_) => {}
+            }
+        }
+        if t.service_name.is_empty() {
+            errs.push("telemetry.service_name: must not be empty".into());
+        }
+        if t.queue_depth == 0 {
+            errs.push("telemetry.queue_depth: must be greater than 0".into());
+        }
+        if t.batch_max == 0 || t.batch_max > crate::otlp::MAX_BATCH {
+            errs.push(format!(
+                "telemetry.batch_max: must be 1 to {}",
+                crate::otlp::MAX_BATCH
+            ));
+        }
+        if t.flush_ms == 0 || t.timeout_ms == 0 {
+            errs.push("telemetry: flush_ms and timeout_ms must be greater than 0".into());
+        }
+        check_headers("telemetry", &t.headers, true, errs);
     }
 }
 
@@ -562,6 +653,33 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_need_a_positive_number() {
+        let project = |lines: &str| {
+            format!(
+                "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                 [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                 [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n{lines}\n"
+            )
+        };
+        assert!(problems(&project("limits = { rpm = 600, tpm = 200000 }")).is_empty());
+        assert!(problems(&project("token_limits = { tpm = 1000 }")).is_empty());
+        assert_eq!(
+            problems(&project("limits = {}\ntoken_limits = { rpm = 0, tpm = 0 }")),
+            vec![
+                "projects[0].limits: set rpm or tpm to a positive number",
+                "projects[0].token_limits: set rpm or tpm to a positive number",
+            ]
+        );
+        assert_eq!(
+            problems(&project("limits = { rpm = 1, window_ms = 0 }")),
+            vec!["projects[0].limits.window_ms: must be greater than 0"]
+        );
+        // Negative numbers and unknown keys do not parse.
+        assert_eq!(problems(&project("limits = { rpm = -1 }")).len(), 1);
+        assert_eq!(problems(&project("limits = { rps = 1 }")).len(), 1);
+    }
+
+    #[test]
     fn names_parse_once_in_order() {
         let text = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
                     [[models]]\nid = \"m\"\nprovider = \"p\"\ncapabilities = [\"json\", \"vision\"]\n\
@@ -595,6 +713,63 @@ mod tests {
                 "state.ttl_s: must be greater than 0",
                 "state.max_bytes: must be 0 (unlimited) or at least 1048576",
             ]
+        );
+    }
+
+    #[test]
+    fn usage_keys_have_defaults_and_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[usage]\n";
+        let u = Config::parse(base, "t").unwrap().usage;
+        assert_eq!(
+            (u.ledger.as_str(), u.access_log.as_str()),
+            ("usage.ndjson", "stderr")
+        );
+        assert_eq!((u.ledger_max_bytes, u.ledger_keep), (100 << 20, 5));
+        assert_eq!(
+            problems(&format!(
+                "{base}ledger = \"x\"\naccess_log = \"x\"\nledger_max_bytes = 10\nqueue_depth = 0\n"
+            )),
+            vec![
+                "usage.ledger_max_bytes: must be at least 4096",
+                "usage.queue_depth: must be greater than 0",
+                "usage.access_log: must not be the ledger's file",
+            ]
+        );
+    }
+
+    #[test]
+    fn telemetry_keys_have_defaults_and_are_checked() {
+        let base = "[[providers]]\nid = \"p\"\nkind = \"mock\"\n\
+                    [[models]]\nid = \"m\"\nprovider = \"p\"\n\
+                    [[projects]]\nslug = \"a\"\nmodels = [\"m\"]\n[telemetry]\n";
+        let t = Config::parse(base, "t").unwrap().telemetry;
+        assert_eq!(
+            (t.otlp_endpoint.as_str(), t.service_name.as_str()),
+            ("", "switchyard")
+        );
+        assert_eq!((t.queue_depth, t.batch_max, t.flush_ms), (4096, 512, 1000));
+        let ok = format!(
+            "{base}otlp_endpoint = \"http://127.0.0.1:4318\"\nheaders = {{ authorization = \"Bearer x\" }}\n"
+        );
+        assert!(Config::parse(&ok, "t").is_ok());
+        assert_eq!(
+            problems(&format!(
+                "{base}otlp_endpoint = \"https://collector:4318\"\nservice_name = \"\"\nqueue_depth = 0\nbatch_max = 0\nflush_ms = 0\nheaders = {{ \"content-length\" = \"1\" }}\n"
+            )),
+            vec![
+                "telemetry.otlp_endpoint: \"https://collector:4318\": only http:// is spoken; reach an https collector through a local one",
+                "telemetry.service_name: must not be empty",
+                "telemetry.queue_depth: must be greater than 0",
+                "telemetry.batch_max: must be 1 to 8192",
+                "telemetry: flush_ms and timeout_ms must be greater than 0",
+                "telemetry.headers[\"content-length\"]: the gateway sets content-length itself (target, framing and connection headers cannot be configured)",
+            ]
+        );
+        assert_eq!(
+            problems(&format!("{base}otlp_endpoint = \"collector:4318\"\n")),
+            vec!["telemetry.otlp_endpoint: \"collector:4318\" must start with http:// or https://"]
         );
     }
 

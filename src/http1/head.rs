@@ -9,11 +9,14 @@
 //!   httparse does, we do not), checked with memchr over the head only;
 //! - obs-fold is rejected (RFC 9112 §5.2; httparse rejects it too, we name the error);
 //! - only HTTP/1.0 and HTTP/1.1 (RFC 9112 §2.3);
-//! - HTTP/1.1 needs exactly one `Host`, any version at most one (RFC 9112 §3.2);
+//! - HTTP/1.1 needs exactly one `Host`, any version at most one (RFC 9112 §3.2), and its
+//!   value must be `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2): an empty or
+//!   malformed one is refused rather than forwarded into logs and routing decisions;
 //! - body framing is decided strictly by [`crate::http1::framing::decide`] (RFC 9112 §6.3).
 //!
-//! Limits: the head must complete within the caller's `max_head_bytes` and hold at most
-//! [`MAX_HEADERS`] fields. Header spans live on the stack for up to 24 fields.
+//! Limits: the head must complete within the caller's `max_head_bytes` and hold at most the
+//! caller's `max_headers` fields (default [`DEFAULT_MAX_HEADERS`], never more than
+//! [`MAX_HEADERS_LIMIT`]). Header spans live on the stack for up to 24 fields.
 //!
 //! Leading empty lines before the request-line are skipped (RFC 9112 §2.2), and are counted
 //! in `head_len`. Whitespace between a field name and its colon is rejected by httparse
@@ -25,10 +28,17 @@ use smallvec::SmallVec;
 
 use super::framing::{self, BodyFraming, FramingError};
 
-/// Most header fields accepted in one head; more is [`HeadError::TooManyHeaders`] (431).
+/// Header fields accepted in one head unless `[server] max_headers` says otherwise; more is
+/// [`HeadError::TooManyHeaders`] (431).
 ///
-/// Real clients send well under 30; the bound keeps the httparse array on the stack.
-pub const MAX_HEADERS: usize = 64;
+/// Real SDKs send well under 30, but browsers behind a few proxies and tracing layers
+/// (`x-forwarded-*`, `traceparent`, `baggage`, cookies) reach 60-80: 100 leaves room.
+pub const DEFAULT_MAX_HEADERS: usize = 100;
+
+/// The largest `max_headers` a config may set: the httparse slot array lives on the stack
+/// (32 bytes a slot, 16 KiB at this bound), and a 16 KiB head holds at most a few thousand
+/// fields anyway.
+pub const MAX_HEADERS_LIMIT: usize = 512;
 
 /// Header fields kept inline before the list spills to the heap.
 pub const INLINE_HEADERS: usize = 24;
@@ -139,7 +149,7 @@ impl Method {
 pub enum HeadError {
     /// No complete head within `max_head_bytes`.
     TooLarge,
-    /// More than [`MAX_HEADERS`] header fields.
+    /// More header fields than the caller's `max_headers`.
     TooManyHeaders,
     /// httparse refused the bytes: bad token, bad request-target, whitespace before a colon,
     /// NUL / CR / LF inside a value, missing status reason separator.
@@ -154,6 +164,8 @@ pub enum HeadError {
     MissingHost,
     /// More than one `Host` field (RFC 9112 §3.2).
     DuplicateHost,
+    /// A `Host` value that is not `uri-host [":" port]`, or empty (RFC 9110 §7.2).
+    BadHost,
     /// A response status outside 100..=599, or 101 (we never ask to switch protocols).
     BadStatus,
     /// The body length could not be decided safely (RFC 9112 §6.3).
@@ -215,11 +227,22 @@ pub fn parse_request_head(
     buf: &[u8],
     max_head_bytes: usize,
 ) -> Result<Option<RequestHead>, HeadError> {
+    parse_request_head_with(buf, max_head_bytes, DEFAULT_MAX_HEADERS)
+}
+
+/// [`parse_request_head`] with at most `max_headers` fields (clamped to
+/// [`MAX_HEADERS_LIMIT`]); one more is [`HeadError::TooManyHeaders`].
+pub fn parse_request_head_with(
+    buf: &[u8],
+    max_head_bytes: usize,
+    max_headers: usize,
+) -> Result<Option<RequestHead>, HeadError> {
     let (window, full) = window(buf, max_head_bytes);
-    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
+    let slots = &mut slots[..max_headers.clamp(1, MAX_HEADERS_LIMIT)];
     let mut req = httparse::Request::new(&mut []);
     let head_len = match httparse::ParserConfig::default()
-        .parse_request_with_uninit_headers(&mut req, window, &mut slots)
+        .parse_request_with_uninit_headers(&mut req, window, slots)
     {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return partial(full),
@@ -238,6 +261,7 @@ pub fn parse_request_head(
 
     let mut headers = HeaderSpans::new();
     let mut hosts = 0u32;
+    let mut bad_host = false;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
@@ -249,7 +273,12 @@ pub fn parse_request_head(
         // Dispatch on the length first: most headers match none of these, and a length
         // compare rejects them without a case-insensitive byte loop.
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => hosts += 1,
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                hosts += 1;
+                if !valid_host(h.value) {
+                    bad_host = true;
+                }
+            }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 expect_continue |= h.value.eq_ignore_ascii_case(b"100-continue");
             }
@@ -271,6 +300,9 @@ pub fn parse_request_head(
     if hosts == 0 && minor_version == 1 {
         return Err(HeadError::MissingHost);
     }
+    if bad_host {
+        return Err(HeadError::BadHost);
+    }
     let framing = framing::decide(framing_headers.iter().copied(), minor_version)?;
 
     Ok(Some(RequestHead {
@@ -283,6 +315,70 @@ pub fn parse_request_head(
         keep_alive: keep_alive(minor_version, close, keep_alive_token),
         expect_continue: expect_continue && minor_version == 1,
     }))
+}
+
+/// Whether a `Host` value is `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2-3):
+/// a bracketed IPv6 literal, or a non-empty reg-name / IPv4 address (unreserved,
+/// pct-encoded and sub-delims characters), then optionally `:` and 1 to 5 digits up to
+/// 65535. An empty value is refused: every target we serve has an authority.
+pub fn valid_host(v: &[u8]) -> bool {
+    let (host, port) = if v.first() == Some(&b'[') {
+        let Some(close) = memchr::memchr(b']', v) else {
+            return false;
+        };
+        let literal = &v[1..close];
+        let ok = std::str::from_utf8(literal)
+            .ok()
+            .is_some_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok());
+        if !ok {
+            return false;
+        }
+        match &v[close + 1..] {
+            [] => return true,
+            [b':', port @ ..] => (&v[..=close], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match memchr::memrchr(b':', v) {
+            Some(i) => (&v[..i], Some(&v[i + 1..])),
+            None => (v, None),
+        }
+    };
+    if host.is_empty() {
+        return false;
+    }
+    if host[0] != b'[' && !reg_name(host) {
+        return false;
+    }
+    match port {
+        None => true,
+        Some(p) => {
+            (1..=5).contains(&p.len())
+                && p.iter().all(u8::is_ascii_digit)
+                && p.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')) <= 65535
+        }
+    }
+}
+
+/// RFC 3986 §3.2.2 `reg-name` (which covers IPv4 addresses): unreserved, sub-delims and
+/// well-formed `%XX`.
+fn reg_name(h: &[u8]) -> bool {
+    let mut i = 0;
+    while i < h.len() {
+        match h[i] {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {}
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => {}
+            b'%' if h.len() > i + 2
+                && h[i + 1].is_ascii_hexdigit()
+                && h[i + 2].is_ascii_hexdigit() =>
+            {
+                i += 2;
+            }
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
 }
 
 /// First value of header `name` (ASCII case-insensitive) among `headers`.
@@ -618,14 +714,84 @@ mod tests {
             s.push_str("\r\n");
             s.into_bytes()
         };
-        let ok = build(MAX_HEADERS);
+        let ok = build(DEFAULT_MAX_HEADERS);
         let head = parse_request_head(&ok, MAX).unwrap().unwrap();
-        assert_eq!(head.headers.len(), MAX_HEADERS);
-        assert_eq!(head.header(&ok, b"x-63"), Some(&b"v"[..]));
+        assert_eq!(head.headers.len(), DEFAULT_MAX_HEADERS);
+        assert_eq!(head.header(&ok, b"x-99"), Some(&b"v"[..]));
         assert_eq!(
-            parse_request_head(&build(MAX_HEADERS + 1), MAX),
+            parse_request_head(&build(DEFAULT_MAX_HEADERS + 1), MAX),
             Err(HeadError::TooManyHeaders)
         );
+        // The limit is the caller's.
+        assert_eq!(
+            parse_request_head_with(&build(11), MAX, 10),
+            Err(HeadError::TooManyHeaders)
+        );
+        assert!(parse_request_head_with(&build(10), MAX, 10)
+            .unwrap()
+            .is_some());
+        let many = build(MAX_HEADERS_LIMIT);
+        assert!(parse_request_head_with(&many, 1 << 20, MAX_HEADERS_LIMIT)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            parse_request_head_with(&build(MAX_HEADERS_LIMIT + 1), 1 << 20, usize::MAX),
+            Err(HeadError::TooManyHeaders)
+        );
+    }
+
+    #[test]
+    fn host_values() {
+        let good: &[&[u8]] = &[
+            b"gw",
+            b"api.example.com",
+            b"api.example.com:443",
+            b"127.0.0.1:3000",
+            b"[::1]",
+            b"[::1]:8080",
+            b"[2001:db8::7]:1",
+            b"a-b_c~d.e",
+            b"xn--bcher-kva.example",
+            b"h%41st",
+            b"gw:65535",
+        ];
+        let bad: &[&[u8]] = &[
+            b"",
+            b":80",
+            b"gw:",
+            b"gw:65536",
+            b"gw:123456",
+            b"gw:8o",
+            b"gw:80:80",
+            b"g w",
+            b"gw/path",
+            b"user@gw",
+            b"[::1",
+            b"[::1]x",
+            b"[nope]",
+            b"::1",
+            b"h%4",
+            b"h%zz",
+            b"gw\x7f",
+        ];
+        for h in good {
+            assert!(valid_host(h), "{:?}", String::from_utf8_lossy(h));
+        }
+        for h in bad {
+            assert!(!valid_host(h), "{:?}", String::from_utf8_lossy(h));
+        }
+        let req = |host: &str| format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(
+            parse_request_head(req("").as_bytes(), MAX),
+            Err(HeadError::BadHost)
+        );
+        assert_eq!(
+            parse_request_head(req("a b").as_bytes(), MAX),
+            Err(HeadError::BadHost)
+        );
+        assert!(parse_request_head(req("gw:3000").as_bytes(), MAX)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -19,5 +19,5 @@ pub mod write;
 
 pub use chunked::{ChunkError, ChunkedDecoder, Decoded};
 pub use framing::{BodyFraming, FramingError};
-pub use head::{parse_request_head, HeadError, Method, RequestHead, Span};
+pub use head::{parse_request_head, parse_request_head_with, HeadError, Method, RequestHead, Span};
 pub use response::{parse_response_head, ResponseFraming, ResponseHead};

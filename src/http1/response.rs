@@ -15,7 +15,7 @@
 use std::mem::MaybeUninit;
 
 use super::framing::{self, BodyFraming};
-use super::head::{self, HeadError, HeaderSpans, Span, MAX_HEADERS};
+use super::head::{self, HeadError, HeaderSpans, Span, DEFAULT_MAX_HEADERS};
 
 /// How an upstream response body is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub fn parse_response_head(
     request_was_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
     let (window, full) = head::window(buf, max_head_bytes);
-    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); DEFAULT_MAX_HEADERS];
     let mut res = httparse::Response::new(&mut []);
     let head_len = match httparse::ParserConfig::default()
         .parse_response_with_uninit_headers(&mut res, window, &mut slots)

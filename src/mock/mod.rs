@@ -435,7 +435,7 @@ impl Mock {
         });
         let ttft = varied.as_ref().map_or(ttft, |t| t.ttft());
         // A cut stream never delivers its answer: its tokens are not counted as answered.
-        let output_tokens = if cut { 0 } else { reply.output_tokens() as u64 };
+        let output_tokens = if cut { 0 } else { reply.output_tokens() };
         if stream {
             return MockReply {
                 injected,

@@ -12,9 +12,9 @@ use super::wire::MockWire;
 use super::{Mock, MockOptions};
 use crate::metrics::Counter;
 use crate::netio::{self, IoFail};
-use crate::server::conn::{Bufs, Outcome, Request};
+use crate::server::conn::{Bufs, Incoming, Outcome, Request};
 use crate::server::worker::Worker;
-use crate::server::Service;
+use crate::server::{Refusal, Service};
 use monoio::net::TcpStream;
 
 /// The mock provider as a service.
@@ -38,10 +38,18 @@ impl MockServer {
 impl Service for MockServer {
     const NAME: &'static str = "mock provider";
 
+    type Admitted = ();
+
+    /// A test double: every request is let in.
+    fn admit(&self, _w: &Worker, _req: &Incoming<'_>, _bufs: &mut Bufs) -> Result<(), Refusal> {
+        Ok(())
+    }
+
     async fn handle(
         &self,
         w: &Worker,
         req: &Request<'_>,
+        _admitted: (),
         client: &mut TcpStream,
         bufs: &mut Bufs,
     ) -> Outcome {

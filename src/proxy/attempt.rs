@@ -39,6 +39,9 @@ pub struct Attempts {
     pub last: Option<(u16, Result<Relayed, Error>)>,
     /// Candidates tried.
     pub tried: usize,
+    /// The cost estimate charged for the last attempt (USD), corrected to the real cost once
+    /// the answer's usage is known.
+    pub estimate: f64,
 }
 
 /// What the earlier phases established, read by every attempt.
@@ -71,6 +74,7 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         failed: SmallVec::new(),
         last: None,
         tried: 0,
+        estimate: 0.0,
     };
     for cand in cands.iter() {
         let m = cand.model;
@@ -107,6 +111,7 @@ pub async fn run(cx: &Ctx<'_>, client: &mut TcpStream, bufs: &mut Bufs) -> Attem
         match result {
             Err(e) if e.may_fail_over() => at.failed.push((m, e)),
             r => {
+                at.estimate = cost;
                 at.last = Some((m, r));
                 break;
             }
@@ -194,9 +199,10 @@ async fn one(
     } = *cx;
     let mut out = std::mem::take(&mut bufs.scratch);
     out.clear();
+    let mut strip_usage = false;
     let session = match c.xlate {
         None => {
-            write_request(req, s, c, &mut out);
+            strip_usage = write_request(req, s, c, &mut out);
             None
         }
         Some(api) => match write_translated(req, a, c, api, s.streaming, &mut out, bufs) {
@@ -235,7 +241,9 @@ async fn one(
     let plan = Plan {
         provider: c.provider,
         protocol: a.endpoint.protocol(),
+        api: api_of(a.endpoint),
         trace_id: &req.trace_id,
+        strip_usage,
         trace: &out,
         limits: &req.table.limits,
         started,
@@ -246,6 +254,19 @@ async fn one(
     let r = relay::answer(&plan, up, w.stats(), ex, client, bufs, keep.as_mut()).await;
     bufs.scratch = out;
     r
+}
+
+/// Corrects the budgets charged [`charge`]'s estimate to the real cost (`delta` = real -
+/// estimate, negative when the estimate was high).
+pub fn settle(w: &Worker, req: &Request<'_>, project: u16, model: &Model, delta: f64) {
+    let now = stats::now_ms();
+    if let Some(b) = &model.budget {
+        model.stats.adjust_spend(w.index, now, b.window_ms, delta);
+    }
+    let proj = &req.table.projects[project as usize];
+    if let Some(b) = &proj.budget {
+        proj.stats.adjust_spend(w.index, now, b.window_ms, delta);
+    }
 }
 
 /// Charges the candidate's estimate to the model's and the project's budgets.
@@ -308,6 +329,8 @@ async fn local_count(
         bytes,
         keep_alive: o.keep_alive,
         usage: None,
+        gaps: Default::default(),
+        finish: None,
     })
 }
 
@@ -347,17 +370,127 @@ fn write_trace(
 }
 
 /// Writes the upstream request: head with the provider's headers (never the client's
-/// credentials), then the body with the model spliced.
-fn write_request(req: &Request<'_>, s: &Scanned<'_>, c: &Candidate<'_>, out: &mut Vec<u8>) {
+/// credentials), then the body with the model spliced and, on an OpenAI chat stream, usage
+/// asked for (see [`usage_options`]). True when usage was asked for on the client's behalf:
+/// the relay then leaves that chunk out.
+fn write_request(req: &Request<'_>, s: &Scanned<'_>, c: &Candidate<'_>, out: &mut Vec<u8>) -> bool {
     let client = ClientHeaders {
         anthropic_version: req.header(b"anthropic-version"),
         anthropic_beta: req.header(b"anthropic-beta"),
     };
-    let len = spliced_len(req.body, s, c.model);
+    let mut opts = SmallVec::<[u8; 96]>::new();
+    let ask = asks_usage(s, c) && usage_options(req.body, s, &mut opts);
+    let parts = body_parts(req.body, s, c.model, ask.then_some(&opts[..]));
+    let len = parts.iter().map(|p| p.len()).sum();
     write_head(c, &client, s.streaming, len, out);
-    let at = out.len();
-    splice_body(req.body, s, c.model, out);
-    debug_assert_eq!(out.len() - at, len);
+    for p in &parts {
+        out.extend_from_slice(p);
+    }
+    ask
+}
+
+/// Whether this attempt relays an OpenAI chat stream: the one answer whose usage comes only
+/// when asked for (`stream_options.include_usage`). The gateway asks, so that the ledger,
+/// budgets and metrics count real tokens; the relay drops that extra chunk again for a
+/// client that did not ask ([`Plan::strip_usage`]).
+fn asks_usage(s: &Scanned<'_>, c: &Candidate<'_>) -> bool {
+    s.streaming
+        && c.xlate.is_none()
+        && c.path.ends_with("/chat/completions")
+        && c.provider.speaks(Protocol::OpenAi)
+}
+
+/// Whether the client itself asked for stream usage.
+fn client_asked_usage(body: &[u8], s: &Scanned<'_>) -> bool {
+    s.top
+        .stream_options
+        .and_then(|v| v.bytes(body))
+        .and_then(|o| scan::members::get(o, b"include_usage"))
+        == Some(&b"true"[..])
+}
+
+/// The `stream_options` to send when the client did not ask for usage: its own options with
+/// `include_usage` set to true. False when there is nothing to change (the client asked) or
+/// its `stream_options` is not an object (the provider will refuse it as sent).
+fn usage_options(body: &[u8], s: &Scanned<'_>, out: &mut SmallVec<[u8; 96]>) -> bool {
+    if client_asked_usage(body, s) {
+        return false;
+    }
+    out.extend_from_slice(b"{\"include_usage\":true");
+    if let Some(v) = s.top.stream_options.and_then(|v| v.bytes(body)) {
+        let Some(members) = scan::members::members(v) else {
+            return v.trim_ascii() == b"null" && {
+                out.push(b'}');
+                true
+            };
+        };
+        for m in members {
+            let Ok((k, v)) = m else { return false };
+            if k != b"include_usage" {
+                out.push(b',');
+                out.push(b'"');
+                out.extend_from_slice(k);
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(v);
+            }
+        }
+    }
+    out.push(b'}');
+    true
+}
+
+/// The upstream body as slices of the client's body and the replacements, in order: `model`
+/// set to the model's upstream id, `stream_options` to `opts` when given. A member the
+/// client did not send goes first, after the opening brace. No copy of the body is made here;
+/// the caller knows the length before writing the head.
+fn body_parts<'a>(
+    body: &'a [u8],
+    s: &Scanned<'_>,
+    model: &'a Model,
+    opts: Option<&'a [u8]>,
+) -> SmallVec<[&'a [u8]; 12]> {
+    let mut parts = SmallVec::new();
+    let brace = memchr::memchr(b'{', body).unwrap_or(0);
+    let mut edits: SmallVec<[(usize, usize, &'a [u8]); 2]> = SmallVec::new();
+    let mut inserted: SmallVec<[(&'static [u8], &'a [u8]); 2]> = SmallVec::new();
+    match s.top.model {
+        Some(span) => edits.push((
+            span.start as usize,
+            span.end as usize,
+            &model.upstream_json[..],
+        )),
+        None => inserted.push((b"\"model\":", &model.upstream_json[..])),
+    }
+    if let Some(opts) = opts {
+        match s.top.stream_options {
+            Some(span) => edits.push((span.start as usize, span.end as usize, opts)),
+            None => inserted.push((b"\"stream_options\":", opts)),
+        }
+    }
+    edits.sort_unstable_by_key(|e| e.0);
+    let mut at = 0;
+    if !inserted.is_empty() {
+        parts.push(&body[..=brace.min(body.len().saturating_sub(1))]);
+        for (i, (key, value)) in inserted.iter().enumerate() {
+            if i > 0 {
+                parts.push(&b","[..]);
+            }
+            parts.push(*key);
+            parts.push(*value);
+        }
+        if s.top.key_count > 0 {
+            parts.push(&b","[..]);
+        }
+        at = brace + 1;
+    }
+    for (start, end, with) in edits {
+        let (start, end) = (start.min(body.len()), end.min(body.len()));
+        parts.push(&body[at..start]);
+        parts.push(with);
+        at = end;
+    }
+    parts.push(&body[at.min(body.len())..]);
+    parts
 }
 
 /// Writes the upstream request of a translated route: the client's body in the provider's
@@ -439,35 +572,6 @@ fn write_head(
     out.extend_from_slice(b"content-length: ");
     crate::http1::write::push_usize(out, body_len);
     out.extend_from_slice(b"\r\n\r\n");
-}
-
-/// The length [`splice_body`] will write, known before writing it so the upstream head and
-/// body go into one buffer without a second copy.
-fn spliced_len(body: &[u8], s: &Scanned<'_>, model: &Model) -> usize {
-    let id = model.upstream_json.len();
-    match s.top.model {
-        Some(span) => body.len() - (span.end - span.start) as usize + id,
-        None => body.len() + b"\"model\":".len() + id + usize::from(s.top.key_count > 0),
-    }
-}
-
-/// The body with the model's `upstream_id` in place of the client's `model` (added when the
-/// client sent none), written into `out`.
-fn splice_body(body: &[u8], s: &Scanned<'_>, model: &Model, out: &mut Vec<u8>) {
-    match s.top.model {
-        Some(span) => scan::splice(body, span, &model.upstream_json, out),
-        None => {
-            // Insert `"model":"<id>",` right after the opening brace.
-            let brace = memchr::memchr(b'{', body).unwrap_or(0);
-            out.extend_from_slice(&body[..=brace]);
-            out.extend_from_slice(b"\"model\":");
-            out.extend_from_slice(&model.upstream_json);
-            if s.top.key_count > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&body[brace + 1..]);
-        }
-    }
 }
 
 /// Every failure of the attempts fell over: 504 when the last was a timeout, else 502.

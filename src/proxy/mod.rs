@@ -2,9 +2,9 @@
 //!
 //! | phase | module | hands the next one |
 //! |---|---|---|
-//! | request filter and auth | `filter` | [`filter::Admitted`]: endpoint, project |
+//! | request filter and auth (on the head, before the body is read) | `filter` | [`filter::Admission`]: route, project |
 //! | body scan | `body` | [`body::Scanned`]: located keys, model, stream flag, features |
-//! | route decision | `decide` | the candidates in try order, or a refusal |
+//! | rate limits, route decision | `decide` | the candidates in try order, or a refusal |
 //! | upstream request, send, relay | `attempt` | [`attempt::Attempts`]: each attempt's outcome |
 //! | logging | `log` | stats, the decision line; the final status |
 //!
@@ -23,10 +23,10 @@ mod stored;
 
 use crate::endpoint::{parse_target, Endpoint, Protocol};
 use crate::error::{Error, ErrorKind, Side};
-use crate::server::conn::{Bufs, Outcome, Request};
+use crate::server::conn::{Bufs, Incoming, Outcome, Request};
 use crate::server::respond;
 use crate::server::worker::Worker;
-use crate::server::Service;
+use crate::server::{Refusal, Service};
 use crate::upstream::Upstream;
 use monoio::net::TcpStream;
 
@@ -49,40 +49,86 @@ impl Gateway {
 impl Service for Gateway {
     const NAME: &'static str = "gateway";
 
+    type Admitted = filter::Admission;
+
     fn tick(&self) {
         self.upstream.pool.evict_idle();
+    }
+
+    fn admit(
+        &self,
+        _w: &Worker,
+        req: &Incoming<'_>,
+        bufs: &mut Bufs,
+    ) -> Result<filter::Admission, Refusal> {
+        filter::admit(req, &mut bufs.auth)
+    }
+
+    /// Refusals on the head are answered requests too: counted and in the ledger, as those
+    /// that reach the phases (with no project: none was let in).
+    fn refused(&self, w: &Worker, inc: &Incoming<'_>, status: u16, started: std::time::Instant) {
+        let req = Request {
+            head: inc.head,
+            raw: inc.raw,
+            body: &[],
+            trace_id: inc.trace_id,
+            table: inc.table,
+        };
+        log::record(w, &req, &log::Served::default(), status, started);
     }
 
     async fn handle(
         &self,
         w: &Worker,
         req: &Request<'_>,
+        admission: filter::Admission,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+    ) -> Outcome {
+        let started = std::time::Instant::now();
+        let mut served = log::Served::default();
+        let o = self
+            .answer(w, req, admission, stream, bufs, &mut served)
+            .await;
+        log::record(w, req, &served, o.status, started);
+        o
+    }
+}
+
+impl Gateway {
+    /// Answers one request; what the ledger line needs beyond the status goes in `served`.
+    async fn answer(
+        &self,
+        w: &Worker,
+        req: &Request<'_>,
+        admission: filter::Admission,
+        stream: &mut TcpStream,
+        bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Outcome {
         let idle = req.table.limits.idle_timeout;
         let anthropic_hdr =
             req.header(b"x-api-key").is_some() || req.header(b"anthropic-version").is_some();
-        let target = parse_target(req.path());
-        if let Some(route) = target.stored {
-            return match stored::answer(w, req, route, target.slug, stream, bufs).await {
-                Ok(o) => o,
-                Err(err) => {
-                    let p = Protocol::OpenAi;
-                    respond::error(idle, stream, p, &req.trace_id, &err, bufs).await
-                }
-            };
-        }
-        let Some(endpoint) = target.endpoint else {
-            let protocol = crate::endpoint::guess_protocol(req.path(), anthropic_hdr);
-            let err = Error::client(
-                ErrorKind::NotFound,
-                "no such route; see /v1/chat/completions, /v1/messages, /v1/responses",
-            );
-            return respond::error(idle, stream, protocol, &req.trace_id, &err, bufs).await;
+        let admitted = match (admission, parse_target(req.path()).stored) {
+            (filter::Admission::Api(a), _) => a,
+            (filter::Admission::Stored { project }, Some(route)) => {
+                return match stored::answer(w, req, route, project, stream, bufs).await {
+                    Ok(o) => o,
+                    Err(err) => {
+                        let p = Protocol::OpenAi;
+                        respond::error(idle, stream, p, &req.trace_id, &err, bufs).await
+                    }
+                };
+            }
+            (filter::Admission::Stored { .. }, None) => {
+                let err = Error::internal("a stored-response admission for another route");
+                return respond::error(idle, stream, Protocol::OpenAi, &req.trace_id, &err, bufs)
+                    .await;
+            }
         };
+        let endpoint = admitted.endpoint;
         match self
-            .phases(w, req, endpoint, target.slug, anthropic_hdr, stream, bufs)
+            .phases(w, req, admitted, anthropic_hdr, stream, bufs, served)
             .await
         {
             Ok(o) => o,
@@ -117,28 +163,32 @@ impl Gateway {
         &self,
         w: &Worker,
         req: &Request<'_>,
-        endpoint: Endpoint,
-        slug: Option<&[u8]>,
+        admitted: filter::Admitted,
         anthropic_hdr: bool,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
-        let admitted = filter::admit(req, endpoint, slug, &mut bufs.auth)?;
+        let endpoint = admitted.endpoint;
+        served.project = Some(admitted.project);
+        served.token = Some(admitted.digest);
         if endpoint == Endpoint::Models {
             return Ok(models::answer(req, admitted.project, anthropic_hdr, stream, bufs).await);
         }
         let scanned = body::scan(req, endpoint)?;
+        served.requested_model = scanned.top.model;
         if endpoint == Endpoint::Responses {
             return self
-                .responses(w, req, &admitted, scanned, stream, bufs)
+                .responses(w, req, &admitted, scanned, stream, bufs, served)
                 .await;
         }
-        self.attempts(w, req, &admitted, &scanned, None, stream, bufs)
+        self.attempts(w, req, &admitted, &scanned, None, stream, bufs, served)
             .await
     }
 
     /// A `/v1/responses` turn: the stored conversation it continues put in front of its input,
     /// and the answer kept unless `store: false` (see `conversation`).
+    #[allow(clippy::too_many_arguments)]
     async fn responses(
         &self,
         w: &Worker,
@@ -147,6 +197,7 @@ impl Gateway {
         scanned: body::Scanned<'_>,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
         let body = req.body;
         let top = &scanned.top;
@@ -167,7 +218,7 @@ impl Gateway {
         };
         if !store && previous.is_none() {
             return self
-                .attempts(w, req, admitted, &scanned, None, stream, bufs)
+                .attempts(w, req, admitted, &scanned, None, stream, bufs, served)
                 .await;
         }
         let mut turn = Vec::new();
@@ -184,7 +235,7 @@ impl Gateway {
         let keep = store.then_some(&keep);
         let Some(prev) = previous else {
             return self
-                .attempts(w, req, admitted, &scanned, keep, stream, bufs)
+                .attempts(w, req, admitted, &scanned, keep, stream, bufs, served)
                 .await;
         };
         let history = state
@@ -199,7 +250,7 @@ impl Gateway {
             ..*req
         };
         let scanned = body::scan(&req, Endpoint::Responses)?;
-        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs)
+        self.attempts(w, &req, admitted, &scanned, keep, stream, bufs, served)
             .await
     }
 
@@ -214,7 +265,9 @@ impl Gateway {
         keep: Option<&crate::relay::keep::Turn<'_>>,
         stream: &mut TcpStream,
         bufs: &mut Bufs,
+        served: &mut log::Served,
     ) -> Result<Outcome, Error> {
+        decide::limits(w, req, admitted, scanned).await?;
         let cands = decide::candidates(req, admitted, scanned)?;
         let cx = attempt::Ctx {
             up: &self.upstream,
@@ -226,6 +279,6 @@ impl Gateway {
             keep,
         };
         let mut attempts = attempt::run(&cx, stream, bufs).await;
-        log::finish(w, req, admitted, &cands, &mut attempts)
+        log::finish(w, req, admitted, &cands, &mut attempts, served)
     }
 }

@@ -11,8 +11,7 @@
 //! for that response; a message's string `content` is listed as one text part, as OpenAI does.
 
 use super::conversation::{concat, valid_id};
-use super::filter;
-use crate::endpoint::{Protocol, StoredRoute};
+use crate::endpoint::StoredRoute;
 use crate::error::{Error, ErrorKind};
 use crate::http1::Method;
 use crate::scan::members::{elements, get, members, str_content};
@@ -32,24 +31,12 @@ pub async fn answer(
     w: &Worker,
     req: &Request<'_>,
     route: StoredRoute<'_>,
-    slug: Option<&[u8]>,
+    project: u16,
     stream: &mut TcpStream,
     bufs: &mut Bufs,
 ) -> Result<Outcome, Error> {
+    // Method and token were checked on the head (`filter::admit`).
     let method = req.head.method;
-    let allowed = method == Method::Get || (method == Method::Delete && !route.input_items);
-    if !allowed {
-        let takes = if route.input_items {
-            "GET"
-        } else {
-            "GET or DELETE"
-        };
-        return Err(Error::client(
-            ErrorKind::MethodNotAllowed,
-            format!("this route takes {takes}"),
-        ));
-    }
-    let project = filter::authorize(req, Protocol::OpenAi, slug, &mut bufs.auth)?;
     let project = req.table.projects[project as usize].slug.as_str();
     let id = std::str::from_utf8(route.id)
         .ok()

@@ -8,7 +8,18 @@
 //!
 //! An upstream failure after the first byte ends the stream with the protocol's error event
 //! (OpenAI `data: {"error":...}`, Anthropic `event: error`) and the terminating chunk, never a
-//! fake `[DONE]`. A client write failure drops the upstream connection at once.
+//! fake `[DONE]`. So does a stream whose body ends without the protocol's end event (watched
+//! as the bytes pass, [`watch`]), and one still running when a shutdown's drain deadline
+//! passes ([`drain`]). A client write failure drops the upstream connection at once.
+//!
+//! Every byte relayed (bodies, error bodies, stream events, across reads) is scanned for
+//! fragments of the provider's key ([`scrub`]); a hit is never sent: a held body becomes a 502,
+//! a stream ends with the error event, a body already flowing is cut.
+//!
+//! A non-streaming answer the gateway need not rewrite and larger than `hold_body_bytes` is
+//! relayed as it arrives, as chunks, like a stream (its usage read from its last bytes); one it
+//! rewrites (translation) or stores (a Responses turn) is held once, within the worker's
+//! `max_held_bodies` ([`held`]).
 //!
 //! The relay is handed a [`Plan`] (the provider, the client's protocol, the trace already
 //! rendered) and returns how the answer ended, [`Relayed`], by value; the attempt phase
@@ -26,13 +37,19 @@ use crate::server::conn::Bufs;
 use crate::server::respond;
 use crate::trace::TraceId;
 use crate::translate::stream::{Ids, Translator};
-use crate::translate::{self, Session};
+use crate::translate::{self, Api, Session};
 use crate::upstream::{Exchange, Upstream, MAX_ERROR_BODY};
 use monoio::net::TcpStream;
+use scrub::{KeySet, KeyTail};
 use std::time::Instant;
+use watch::{Seen, Watch};
 
+pub mod drain;
+pub mod held;
 pub mod keep;
+pub mod scrub;
 mod translated;
+pub mod watch;
 
 use keep::Keep;
 
@@ -49,8 +66,13 @@ pub struct Plan<'a> {
     /// The client's protocol: the shape of errors and of the error event that ends a cut
     /// stream.
     pub protocol: Protocol,
+    /// The client's API: which event ends its streams.
+    pub api: Api,
     /// Sent as `x-routerly-trace-id`.
     pub trace_id: &'a TraceId,
+    /// Leave the usage chunk of an OpenAI chat stream out: the gateway asked for it, the
+    /// client did not.
+    pub strip_usage: bool,
     /// The trace as the stream's first SSE event (already in the chosen form; empty when off).
     pub trace: &'a [u8],
     /// Server limits of this request's snapshot.
@@ -80,6 +102,10 @@ pub struct Relayed {
     pub keep_alive: bool,
     /// Token usage read from the answer, when the usage tap has it.
     pub usage: Option<Usage>,
+    /// Gaps between the upstream reads of a stream (none for a whole body).
+    pub gaps: crate::metrics::hist::Gaps,
+    /// Why the answer stopped, when the usage tap or the translator saw it.
+    pub finish: Option<crate::usage::Finish>,
 }
 
 /// How a relayed answer ended.
@@ -100,6 +126,8 @@ pub struct Usage {
     pub input: u64,
     /// Output (completion) tokens.
     pub output: u64,
+    /// Of `input`, tokens read from the provider's prompt cache.
+    pub cache_read: u64,
 }
 
 /// The upstream's `content-type`, relayed as sent when it is plain visible ASCII (no header
@@ -115,15 +143,22 @@ fn is_event_stream(ct: Option<&[u8]>) -> bool {
     ct.is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"))
 }
 
-/// Whether `hay` contains a fragment of `key` long enough to identify it (8 bytes), so an
-/// upstream error body that echoes the key is never relayed.
-fn echoes_key(hay: &[u8], key: &str) -> bool {
-    let k = key.as_bytes();
-    if k.len() < 8 {
-        return !k.is_empty() && memchr::memmem::find(hay, k).is_some();
-    }
-    k.windows(8).any(|w| memchr::memmem::find(hay, w).is_some())
+/// Why a stream or body was withheld: the message never says what was found.
+const WITHHELD: &str = "the answer was withheld by the gateway";
+/// Why a stream was cut at the drain deadline.
+const SHUTTING_DOWN: &str = "the gateway is shutting down";
+
+fn withheld() -> Error {
+    Error::upstream(ErrorKind::UpstreamFailed, WITHHELD)
 }
+
+fn shutting_down() -> Error {
+    Error::gateway(ErrorKind::Unavailable, SHUTTING_DOWN)
+}
+
+/// Bodies larger than this are written after their head in a second write, from the buffer
+/// they are held in, rather than copied behind the head (a large body is held once).
+const SPLIT_WRITE_ABOVE: usize = 64 * 1024;
 
 /// Relays an upstream answer to the client. `Err` means nothing reached the client (the
 /// status says fail over, or the provider refused our credentials, or the body broke before
@@ -150,6 +185,8 @@ pub async fn answer(
         bytes: bytes as u64,
         keep_alive,
         usage: None,
+        gaps: Default::default(),
+        finish: None,
     };
 
     let class = p.adapter.classify(status);
@@ -180,17 +217,17 @@ pub async fn answer(
         }
         // A client error the provider found (400, 404, 413, 422...): relay it, unless the
         // body could echo the provider key.
-        let body_ok = end > start && !echoes_key(&ex.buf[start..end], &p.key);
+        let body_ok = end > start && !p.key_set.contains(&ex.buf[start..end]);
         let out = if body_ok && plan.xlate.is_some() {
             let s = plan.xlate.map_or(translate::Api::Chat, |s| s.client);
             let mut body = std::mem::take(&mut bufs.xlate);
             body.clear();
             translate::answer::error(status, &ex.buf[start..end], s, &mut bufs.json, &mut body);
-            let o = whole_json(plan, client, status, &body, bufs).await;
+            let o = whole_json(plan, client, status, &mut body, bufs).await;
             bufs.xlate = body;
             done(status, End::Complete, end - start, o.keep_alive)
         } else if body_ok {
-            let o = whole(plan, client, status, &ex, start, end, bufs).await;
+            let o = whole(plan, client, status, &mut ex, start, end, bufs).await;
             done(status, End::Complete, end - start, o.keep_alive)
         } else {
             let e = Error::upstream(
@@ -205,18 +242,72 @@ pub async fn answer(
     }
 
     if !is_event_stream(ex.head.header(&ex.buf, b"content-type")) {
-        let (start, end, reusable) = ex
-            .read_body(limits.max_upstream_body_bytes, body_deadline)
-            .await?;
+        let large = match ex.head.framing {
+            ResponseFraming::Length(n) => n > limits.hold_body_bytes as u64,
+            ResponseFraming::None => false,
+            ResponseFraming::Chunked | ResponseFraming::CloseDelimited => true,
+        };
+        if large && plan.xlate.is_none() && keep.is_none() {
+            return Ok(flow(plan, up, stats, ex, client, bufs, first_byte_us).await);
+        }
+        // Held whole: a large body needs one of the worker's slots.
+        let slot = if large {
+            held::try_take(limits.max_held_bodies)
+        } else {
+            None
+        };
+        let full = || {
+            Error::gateway(
+                ErrorKind::Unavailable,
+                "the gateway holds its maximum of large answers; retry shortly",
+            )
+            .with_retry_after(1)
+        };
+        if large && slot.is_none() && matches!(ex.head.framing, ResponseFraming::Length(_)) {
+            bufs.ubuf = ex.finish(up, p, false);
+            let e = full();
+            let o = respond::error(idle, client, plan.protocol, plan.trace_id, &e, bufs).await;
+            return Ok(done(e.status(), End::Complete, 0, o.keep_alive));
+        }
+        // Of unknown length and no slot free: still served if it turns out small.
+        let max = if large && slot.is_none() {
+            limits.hold_body_bytes
+        } else {
+            limits.max_upstream_body_bytes
+        };
+        let (start, end, reusable) = match ex.read_body(max, body_deadline).await {
+            Ok(r) => r,
+            Err(e) if large && slot.is_none() && crate::upstream::is_too_large(&e) => {
+                bufs.ubuf = ex.finish(up, p, false);
+                let e = full();
+                let o = respond::error(idle, client, plan.protocol, plan.trace_id, &e, bufs).await;
+                return Ok(done(e.status(), End::Complete, 0, o.keep_alive));
+            }
+            Err(e) => return Err(e),
+        };
+        if p.key_set.contains(&ex.buf[start..end]) {
+            crate::warn!(
+                "trace_id={} provider {} answered with its key in the body: withheld",
+                plan.trace_id.as_str(),
+                p.id
+            );
+            bufs.ubuf = ex.finish(up, p, reusable);
+            let e = withheld();
+            let o = respond::error(idle, client, plan.protocol, plan.trace_id, &e, bufs).await;
+            return Ok(done(e.status(), End::Complete, 0, o.keep_alive));
+        }
         let mut usage = None;
+        let mut finish = None;
         let o = match plan.xlate {
             None => {
                 let kept = match keep.as_deref() {
                     Some(k) => k.store(&ex.buf[start..end]).await,
                     None => Ok(()),
                 };
+                usage = crate::usage::parse_body(plan.protocol, &ex.buf[start..end]);
+                finish = crate::usage::parse_finish(plan.protocol, &ex.buf[start..end]);
                 match kept {
-                    Ok(()) => whole(plan, client, status, &ex, start, end, bufs).await,
+                    Ok(()) => whole(plan, client, status, &mut ex, start, end, bufs).await,
                     Err(e) => {
                         respond::error(idle, client, plan.protocol, plan.trace_id, &e, bufs).await
                     }
@@ -233,15 +324,20 @@ pub async fn answer(
                     &mut bufs.json,
                     &mut body,
                 );
+                // The upstream body is translated: only its translation is held from here.
+                if body.len() > SPLIT_WRITE_ABOVE {
+                    ex.buf = Vec::new();
+                }
                 let o = match r {
-                    Ok(u) => {
-                        usage = u.map(Usage::from);
+                    Ok(a) => {
+                        usage = a.usage.map(Usage::from);
+                        finish = a.stop.and_then(|s| stop_words(session, s));
                         let kept = match keep.as_deref() {
                             Some(k) => k.store(&body).await,
                             None => Ok(()),
                         };
                         Ok(match kept {
-                            Ok(()) => whole_json(plan, client, status, &body, bufs).await,
+                            Ok(()) => whole_json(plan, client, status, &mut body, bufs).await,
                             Err(e) => {
                                 let (c, t) = (plan.protocol, plan.trace_id);
                                 respond::error(idle, client, c, t, &e, bufs).await
@@ -266,6 +362,7 @@ pub async fn answer(
                 }
             }
         };
+        drop(slot);
         bufs.ubuf = ex.finish(up, p, reusable && o.keep_alive);
         let end_how = if o.keep_alive {
             End::Complete
@@ -274,19 +371,31 @@ pub async fn answer(
         };
         let mut r = done(status, end_how, end - start, o.keep_alive);
         r.usage = usage;
+        r.finish = finish;
         return Ok(r);
     }
 
     stats.inc(Counter::Streams);
+    let _open = crate::metrics::Held::new(stats, Counter::StreamsOpen);
     if !start_stream(client, status, plan, bufs).await {
         bufs.ubuf = ex.finish(up, p, false);
         return Ok(done(status, End::ClientGone, 0, false));
     }
-    let mut usage = None;
-    let (end, bytes) = match plan.xlate {
+    let ((end, bytes), usage, finish) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
-            relay_stream(&mut ex, client, gap, idle, proto, keep).await
+            let mut tap = crate::usage::StreamTap::new(proto).stripping(plan.strip_usage);
+            let mut watch = Watch::new(plan.api, std::mem::take(&mut bufs.sse));
+            let mut mode = Mode::Events {
+                watch: &mut watch,
+                usage: &mut tap,
+            };
+            let r = relay_stream(
+                &mut ex, client, gap, idle, proto, keep, &mut mode, &p.key_set,
+            )
+            .await;
+            bufs.sse = watch.into_framer();
+            (r, tap.usage(), tap.finish())
         }
         Some(session) => {
             let mut tr = Translator::new(session, &ids(plan));
@@ -294,18 +403,22 @@ pub async fn answer(
                 &mut ex,
                 client,
                 &mut tr,
-                p.stream_idle_timeout,
-                idle,
+                translated::Limits {
+                    gap: p.stream_idle_timeout,
+                    client_timeout: idle,
+                    keys: &p.key_set,
+                },
                 &mut bufs.xlate,
                 keep,
             )
             .await;
-            usage = tr.usage().map(Usage::from);
-            r
+            let finish = tr.stop().and_then(|s| stop_words(session, s));
+            (r, tr.usage().map(Usage::from), finish)
         }
     };
     let (end, keep_alive, reusable) = match end {
         StreamEnd::Complete { reusable } => (End::Complete, true, reusable),
+        StreamEnd::Failed { reusable } => (End::Cut, true, reusable),
         StreamEnd::UpstreamFailed(e) => {
             crate::warn!(
                 "trace_id={} stream from {} cut: {}",
@@ -318,10 +431,23 @@ pub async fn answer(
         }
         StreamEnd::ClientGone => (End::ClientGone, false, false),
     };
+    let gaps = ex.gaps;
     bufs.ubuf = ex.finish(up, p, reusable);
     let mut r = done(status, end, bytes, keep_alive);
     r.usage = usage;
+    r.gaps = gaps;
+    r.finish = finish;
     Ok(r)
+}
+
+/// A translated answer's stop reason in the upstream's words (its `finish_reason` or
+/// `stop_reason`), as a passthrough answer's is reported.
+fn stop_words(session: &Session, stop: translate::Stop) -> Option<crate::usage::Finish> {
+    let word = match session.upstream {
+        translate::Api::Messages => translate::wire::messages_stop(stop),
+        translate::Api::Chat | translate::Api::Responses => translate::wire::chat_finish(stop),
+    };
+    crate::usage::Finish::new(word.as_bytes())
 }
 
 /// The ids a translated answer is written with.
@@ -339,6 +465,7 @@ impl From<translate::Usage> for Usage {
         Usage {
             input: u.input,
             output: u.output,
+            cache_read: u.cache_read,
         }
     }
 }
@@ -348,7 +475,7 @@ async fn whole_json(
     plan: &Plan<'_>,
     client: &mut TcpStream,
     status: u16,
-    body: &[u8],
+    body: &mut Vec<u8>,
     bufs: &mut Bufs,
 ) -> crate::server::conn::Outcome {
     let head = respond::Head {
@@ -357,7 +484,17 @@ async fn whole_json(
         trace_id: plan.trace_id,
         extra: plan.extra_headers,
     };
-    respond::whole_with(plan.limits.idle_timeout, client, &head, body, true, bufs).await
+    let idle = plan.limits.idle_timeout;
+    if body.len() <= SPLIT_WRITE_ABOVE {
+        return respond::whole_with(idle, client, &head, body, true, bufs).await;
+    }
+    let ok = send_head(idle, client, &head, body.len(), bufs).await;
+    let end = body.len();
+    let ok = ok && send_held(idle, client, body, 0, end).await;
+    crate::server::conn::Outcome {
+        status,
+        keep_alive: ok,
+    }
 }
 
 /// Sends the upstream body `ex.buf[start..end]` whole with our head and its content type.
@@ -365,7 +502,7 @@ async fn whole(
     plan: &Plan<'_>,
     client: &mut TcpStream,
     status: u16,
-    ex: &Exchange,
+    ex: &mut Exchange,
     start: usize,
     end: usize,
     bufs: &mut Bufs,
@@ -376,8 +513,145 @@ async fn whole(
         trace_id: plan.trace_id,
         extra: plan.extra_headers,
     };
-    let body = &ex.buf[start..end];
-    respond::whole_with(plan.limits.idle_timeout, client, &head, body, true, bufs).await
+    let idle = plan.limits.idle_timeout;
+    if end - start <= SPLIT_WRITE_ABOVE {
+        let body = &ex.buf[start..end];
+        return respond::whole_with(idle, client, &head, body, true, bufs).await;
+    }
+    let ok = send_head(idle, client, &head, end - start, bufs).await;
+    let ok = ok && send_held(idle, client, &mut ex.buf, start, end).await;
+    crate::server::conn::Outcome {
+        status,
+        keep_alive: ok,
+    }
+}
+
+/// Writes the head of a whole body of `len` bytes sent by itself after it (a large body is
+/// written from where it is held, never copied behind its head). False if the client is gone.
+async fn send_head(
+    idle: std::time::Duration,
+    client: &mut TcpStream,
+    head: &respond::Head<'_>,
+    len: usize,
+    bufs: &mut Bufs,
+) -> bool {
+    let mut o = std::mem::take(&mut bufs.wbuf);
+    o.clear();
+    respond::write_head(
+        &mut o,
+        head.status,
+        head.content_type,
+        Some(len),
+        head.trace_id,
+        true,
+    );
+    o.extend_from_slice(head.extra);
+    o.extend_from_slice(b"\r\n");
+    let (r, b) = netio::write_vec(client, o, netio::after(idle)).await;
+    bufs.wbuf = b;
+    r.is_ok()
+}
+
+/// Writes `held[start..end]` from the buffer it is held in. False if the client is gone.
+async fn send_held(
+    idle: std::time::Duration,
+    client: &mut TcpStream,
+    held: &mut Vec<u8>,
+    start: usize,
+    end: usize,
+) -> bool {
+    let buf = std::mem::take(held);
+    let (r, b) = netio::write_range(client, buf, start, end, netio::after(idle)).await;
+    *held = b;
+    r.is_ok()
+}
+
+/// Relays a large non-streaming answer that needs no rewriting as it arrives: our head
+/// (the upstream's content type, chunked), then each upstream read as one chunk, scanned for
+/// the key, its usage read from its last [`crate::usage::USAGE_TAIL`] bytes. A failure once
+/// the head is sent (the upstream breaks off, the key shows up, the drain deadline passes)
+/// can only cut the body: the connection closes without the last chunk, which every HTTP
+/// client reports as an incomplete answer.
+async fn flow(
+    plan: &Plan<'_>,
+    up: &Upstream,
+    stats: &CoreStats,
+    mut ex: Exchange,
+    client: &mut TcpStream,
+    bufs: &mut Bufs,
+    first_byte_us: u64,
+) -> Relayed {
+    let p = plan.provider;
+    let status = ex.head.status;
+    let idle = plan.limits.idle_timeout;
+    let mut r = Relayed {
+        status,
+        first_byte_us,
+        end: End::ClientGone,
+        bytes: 0,
+        keep_alive: false,
+        usage: None,
+        // Reads of a body, not gaps between stream events.
+        gaps: Default::default(),
+        // Not read from a body relayed as it arrives (its tail is not a whole JSON value).
+        finish: None,
+    };
+    let mut o = std::mem::take(&mut bufs.wbuf);
+    o.clear();
+    respond::write_head(
+        &mut o,
+        status,
+        relayable_content_type(&ex),
+        None,
+        plan.trace_id,
+        true,
+    );
+    o.extend_from_slice(plan.extra_headers);
+    o.extend_from_slice(b"\r\n");
+    let (w, b) = netio::write_vec(client, o, netio::after(idle)).await;
+    bufs.wbuf = b;
+    if w.is_err() {
+        bufs.ubuf = ex.finish(up, p, false);
+        return r;
+    }
+    let mut tail = std::mem::take(&mut bufs.xlate);
+    tail.clear();
+    let gap = p.stream_idle_timeout.max(p.first_byte_timeout);
+    let mut mode = Mode::Body { tail: &mut tail };
+    let (end, bytes) = relay_stream(
+        &mut ex,
+        client,
+        gap,
+        idle,
+        plan.protocol,
+        None,
+        &mut mode,
+        &p.key_set,
+    )
+    .await;
+    r.usage = crate::usage::parse_tail(plan.protocol, &tail);
+    bufs.xlate = tail;
+    r.bytes = bytes as u64;
+    let reusable = match end {
+        StreamEnd::Complete { reusable } | StreamEnd::Failed { reusable } => {
+            (r.end, r.keep_alive) = (End::Complete, true);
+            reusable
+        }
+        StreamEnd::UpstreamFailed(e) => {
+            crate::warn!(
+                "trace_id={} body from {} cut: {}",
+                plan.trace_id.as_str(),
+                p.id,
+                e.message
+            );
+            stats.inc(Counter::UpstreamErrors);
+            r.end = End::Cut;
+            false
+        }
+        StreamEnd::ClientGone => false,
+    };
+    bufs.ubuf = ex.finish(up, p, reusable);
+    r
 }
 
 /// Sends the stream's head and its trace chunk in one write; false if the client is gone.
@@ -414,12 +688,39 @@ async fn start_stream(
 /// How a relayed stream ended (the client already has the error event of an
 /// `UpstreamFailed`).
 enum StreamEnd {
-    Complete { reusable: bool },
+    Complete {
+        reusable: bool,
+    },
+    /// The upstream's own error event ended it (relayed as sent, with the last chunk).
+    Failed {
+        reusable: bool,
+    },
     UpstreamFailed(Error),
     ClientGone,
 }
 
+/// What a relayed body is, and what is watched as it passes.
+enum Mode<'a> {
+    /// An SSE stream: its events watched for the protocol's end, its usage tapped; a failure
+    /// ends it with the protocol's error event.
+    Events {
+        watch: &'a mut Watch,
+        usage: &'a mut crate::usage::StreamTap,
+    },
+    /// A whole body relayed as it arrives: its last bytes kept for the usage; a failure cuts
+    /// it (no last chunk).
+    Body { tail: &'a mut Vec<u8> },
+}
+
+/// How a wait for the next upstream read ended.
+enum Wait {
+    Read(Result<usize, IoFail>, Vec<u8>),
+    ClientGone,
+    Cut,
+}
+
 /// Relays the body of `ex` (whose head is parsed) to the client as HTTP chunks.
+#[allow(clippy::too_many_arguments)]
 async fn relay_stream(
     ex: &mut Exchange,
     client: &mut TcpStream,
@@ -427,6 +728,8 @@ async fn relay_stream(
     client_timeout: std::time::Duration,
     protocol: Protocol,
     mut keep: Option<&mut Keep<'_>>,
+    mode: &mut Mode<'_>,
+    keys: &KeySet,
 ) -> (StreamEnd, usize) {
     let mut relayed = 0usize;
     let framing = ex.head.framing;
@@ -437,6 +740,7 @@ async fn relay_stream(
     };
     let mut data_start = ex.head.head_len;
     let mut tail: [u8; 2] = *b"\n\n"; // last two bytes relayed, for the event boundary
+    let mut key_tail = KeyTail::default();
     let mut buf = std::mem::take(&mut ex.buf);
     let result = loop {
         let filled = buf.len();
@@ -466,23 +770,51 @@ async fn relay_stream(
         let mut w_start = data_start;
         let mut w_end = data_start;
         buf.truncate(data_start + payload);
+        let mut payload = payload;
         if payload > 0 {
-            relayed += payload;
-            let (hdr, hl) = chunk_header(payload);
-            w_start = data_start - hl;
-            buf[w_start..data_start].copy_from_slice(&hdr[..hl]);
-            buf.extend_from_slice(b"\r\n");
-            w_end = buf.len();
+            match mode {
+                Mode::Events { watch, usage } => {
+                    // A usage chunk the client did not ask for is left out (moved over in
+                    // place); the end watch sees what the client sees.
+                    if let Some(cut) = usage.feed(&buf[data_start..]) {
+                        buf.drain(data_start + cut.start..data_start + cut.end);
+                        payload -= cut.len();
+                    }
+                    watch.feed(&buf[data_start..data_start + payload]);
+                }
+                Mode::Body { tail } => {
+                    crate::usage::keep_tail(tail, &buf[data_start..data_start + payload])
+                }
+            }
+        }
+        if payload > 0 {
             let p = &buf[data_start..data_start + payload];
+            // Checked before a byte of it is sent.
+            if key_tail.feed(keys, p) {
+                break StreamEnd::UpstreamFailed(withheld());
+            }
+            relayed += payload;
             if payload >= 2 {
                 tail = [p[payload - 2], p[payload - 1]];
             } else {
                 tail = [tail[1], p[0]];
             }
-        }
-        if done {
-            buf.extend_from_slice(LAST_CHUNK);
+            let (hdr, hl) = chunk_header(payload);
+            w_start = data_start - hl;
+            buf[w_start..data_start].copy_from_slice(&hdr[..hl]);
+            buf.extend_from_slice(b"\r\n");
             w_end = buf.len();
+        }
+        // The body is over by its framing: whole only if the protocol's end event came.
+        let mut verdict = Seen::End;
+        if done {
+            if let Mode::Events { watch, .. } = mode {
+                verdict = watch.finish();
+            }
+            if verdict != Seen::Open {
+                buf.extend_from_slice(LAST_CHUNK);
+                w_end = buf.len();
+            }
         }
         if let Some(k) = keep.as_deref_mut() {
             // The chunk holding the final event waits until the answer is stored.
@@ -501,34 +833,55 @@ async fn relay_stream(
             }
         }
         if done {
-            break StreamEnd::Complete {
-                reusable: clean && ex.head.keep_alive,
+            let reusable = clean && ex.head.keep_alive;
+            break match verdict {
+                Seen::End => StreamEnd::Complete { reusable },
+                Seen::Error => StreamEnd::Failed { reusable },
+                Seen::Open => StreamEnd::UpstreamFailed(no_end_event()),
             };
         }
         buf.truncate(RESERVE.min(buf.len()));
         buf.resize(RESERVE, 0);
         data_start = RESERVE;
         let reading = ex.conn.read_more(buf, RELAY_READ, netio::after(gap));
-        let (r, b) = monoio::select! {
-            r = reading => r,
-            _ = netio::client_gone_later(client) => {
-                // The client left while we waited: drop the upstream connection now.
+        let wait = monoio::select! {
+            (r, b) = reading => Wait::Read(r, b),
+            // The client left while we waited: drop the upstream connection now.
+            _ = netio::client_gone_later(client) => Wait::ClientGone,
+            _ = drain::cut() => Wait::Cut,
+        };
+        let r = match wait {
+            Wait::Read(r, b) => {
+                buf = b;
+                r
+            }
+            Wait::ClientGone => {
                 buf = Vec::new();
                 break StreamEnd::ClientGone;
             }
+            Wait::Cut => {
+                buf = Vec::new();
+                break StreamEnd::UpstreamFailed(shutting_down());
+            }
         };
-        buf = b;
         match r {
-            Ok(_) => {}
+            Ok(_) => ex.gaps.tick(),
             Err(IoFail::Closed) if framing == ResponseFraming::CloseDelimited => {
+                let verdict = match mode {
+                    Mode::Events { watch, .. } => watch.finish(),
+                    Mode::Body { .. } => Seen::End,
+                };
+                if verdict == Seen::Open {
+                    break StreamEnd::UpstreamFailed(no_end_event());
+                }
                 buf.clear();
                 buf.extend_from_slice(LAST_CHUNK);
                 let (r, b) = netio::write_vec(client, buf, netio::after(client_timeout)).await;
                 buf = b;
-                break if r.is_ok() {
-                    StreamEnd::Complete { reusable: false }
-                } else {
-                    StreamEnd::ClientGone
+                break match (r, verdict) {
+                    (Err(_), _) => StreamEnd::ClientGone,
+                    (Ok(()), Seen::Error) => StreamEnd::Failed { reusable: false },
+                    (Ok(()), _) => StreamEnd::Complete { reusable: false },
                 };
             }
             Err(IoFail::Timeout) => {
@@ -546,7 +899,7 @@ async fn relay_stream(
             }
         }
     };
-    if let StreamEnd::UpstreamFailed(e) = &result {
+    if let (StreamEnd::UpstreamFailed(e), Mode::Events { .. }) = (&result, &*mode) {
         buf.clear();
         if !end_with_error(
             client,
@@ -564,6 +917,13 @@ async fn relay_stream(
     }
     ex.buf = buf;
     (result, relayed)
+}
+
+fn no_end_event() -> Error {
+    Error::upstream(
+        ErrorKind::UpstreamFailed,
+        "the upstream stream ended without its end event",
+    )
 }
 
 /// Writes the protocol's error event as a chunk, then the last chunk. False if the client is

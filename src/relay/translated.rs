@@ -2,10 +2,13 @@
 //! place, fed to the stream's [`Translator`], and what it wrote for the client sent as one HTTP
 //! chunk. The translator knows its protocol's end event: an upstream that closes without it,
 //! stalls, or sends its own error event ends the client's stream with the client protocol's
-//! error event (the translator writes it), never a clean end.
+//! error event (the translator writes it), never a clean end. So does a stream still running
+//! at the drain deadline, and one whose upstream bytes hold a fragment of the provider key
+//! (scanned before the translator sees them, so none of it reaches the client's events).
 
 use super::keep::Keep;
-use super::{StreamEnd, RELAY_READ, RESERVE};
+use super::scrub::{KeySet, KeyTail};
+use super::{drain, StreamEnd, Wait, RELAY_READ, RESERVE, SHUTTING_DOWN, WITHHELD};
 use crate::endpoint::Protocol;
 use crate::error::{Error, ErrorKind};
 use crate::http1::write::{chunk_header, LAST_CHUNK};
@@ -24,6 +27,16 @@ enum Step {
     End(StreamEnd),
 }
 
+/// The deadlines and the key of one translated stream.
+pub(super) struct Limits<'a> {
+    /// Longest upstream silence.
+    pub gap: Duration,
+    /// Deadline of each client write.
+    pub client_timeout: Duration,
+    /// The provider key's fragments, which no upstream read may hold.
+    pub keys: &'a KeySet,
+}
+
 /// Relays the body of `ex` (whose head is parsed) through `tr`. `out` is the reused buffer
 /// the client's chunks are built in. Returns how the stream ended and the upstream payload
 /// bytes read.
@@ -31,11 +44,16 @@ pub(super) async fn relay(
     ex: &mut Exchange,
     client: &mut TcpStream,
     tr: &mut Translator,
-    gap: Duration,
-    client_timeout: Duration,
+    limits: Limits<'_>,
     out: &mut Vec<u8>,
     mut keep: Option<&mut Keep<'_>>,
 ) -> (StreamEnd, usize) {
+    let Limits {
+        gap,
+        client_timeout,
+        keys,
+    } = limits;
+    let mut key_tail = KeyTail::default();
     let framing = ex.head.framing;
     let keep_alive = ex.head.keep_alive;
     let mut dec = ChunkedDecoder::new();
@@ -75,13 +93,18 @@ pub(super) async fn relay(
             Err(why) => fail(tr, why, &mut o),
             Ok((payload, done, clean)) => {
                 relayed += payload;
-                match tr.feed(&buf[data_start..data_start + payload], &mut o) {
-                    Progress::Done => Step::End(StreamEnd::Complete {
-                        reusable: done && clean && keep_alive,
-                    }),
-                    Progress::Failed => Step::End(cut("the upstream sent an error event")),
-                    Progress::Open if done => ended(tr, clean && keep_alive, &mut o),
-                    Progress::Open => Step::More,
+                let p = &buf[data_start..data_start + payload];
+                if key_tail.feed(keys, p) {
+                    fail(tr, WITHHELD, &mut o)
+                } else {
+                    match tr.feed(p, &mut o) {
+                        Progress::Done => Step::End(StreamEnd::Complete {
+                            reusable: done && clean && keep_alive,
+                        }),
+                        Progress::Failed => Step::End(cut("the upstream sent an error event")),
+                        Progress::Open if done => ended(tr, clean && keep_alive, &mut o),
+                        Progress::Open => Step::More,
+                    }
                 }
             }
         };
@@ -105,16 +128,35 @@ pub(super) async fn relay(
         buf.clear();
         data_start = 0;
         let reading = ex.conn.read_more(buf, RELAY_READ, netio::after(gap));
-        let (r, b) = monoio::select! {
-            r = reading => r,
-            _ = netio::client_gone_later(client) => {
+        let wait = monoio::select! {
+            (r, b) = reading => Wait::Read(r, b),
+            _ = netio::client_gone_later(client) => Wait::ClientGone,
+            _ = drain::cut() => Wait::Cut,
+        };
+        let r = match wait {
+            Wait::Read(r, b) => {
+                buf = b;
+                r
+            }
+            Wait::ClientGone => {
                 buf = Vec::new();
                 break StreamEnd::ClientGone;
             }
+            Wait::Cut => {
+                buf = Vec::new();
+                Err(IoFail::Error)
+            }
         };
-        buf = b;
         let step = match r {
-            Ok(_) => continue,
+            Ok(_) => {
+                ex.gaps.tick();
+                continue;
+            }
+            Err(IoFail::Error) if drain::is_cut() => {
+                o.clear();
+                o.resize(RESERVE, 0);
+                fail(tr, SHUTTING_DOWN, &mut o)
+            }
             Err(IoFail::Closed) if framing == ResponseFraming::CloseDelimited => {
                 o.clear();
                 o.resize(RESERVE, 0);

@@ -18,6 +18,8 @@ use crate::config::{
     BudgetConfig, Capability, Config, ProviderKind, RoutingConfig, TraceMode, UpstreamUrl,
 };
 use crate::endpoint::Protocol;
+use crate::limits::Limiter;
+use crate::metrics::series::Series;
 use crate::provider::Adapter;
 use arc_swap::ArcSwap;
 use policy::Policy;
@@ -54,6 +56,9 @@ pub struct Provider {
     /// The key: the adapter writes it into each request, and upstream error bodies are
     /// scrubbed for it. Never logged, never shown (see the `Debug` impl).
     pub key: String,
+    /// The key's fragments, which every body and stream relayed from this provider is
+    /// scanned for (`relay::scrub`).
+    pub key_set: crate::relay::scrub::KeySet,
     /// `Host: ...\r\n`.
     pub host_line: Vec<u8>,
     /// Path prefix of `base_url`.
@@ -169,6 +174,23 @@ pub struct Project {
     pub budget: Option<BudgetConfig>,
     /// The project's usage (only the usage counters are used), kept across reloads.
     pub stats: Arc<ModelStats>,
+    /// `limits`: the whole project's request and token rate, kept across reloads.
+    pub limiter: Option<Arc<Limiter>>,
+    /// `token_limits`: one limiter per token digest (empty without `token_limits`).
+    pub token_limiters: HashMap<[u8; 32], Arc<Limiter>>,
+    /// Labelled metrics: `[0]` for requests no model was chosen for, then one per entry of
+    /// `models`, in its order. Kept across reloads by model id.
+    pub series: Box<[Arc<Series>]>,
+}
+
+impl Project {
+    /// The metrics series of this project and `model` (one of its candidates, or none).
+    pub fn series(&self, model: Option<u16>) -> &Series {
+        let i = model
+            .and_then(|m| self.models.iter().position(|&x| x == m))
+            .map_or(0, |i| i + 1);
+        &self.series[i]
+    }
 }
 
 /// Server limits, copied from `[server]`.
@@ -178,12 +200,22 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// 413 past it.
     pub max_body_bytes: usize,
+    /// 431 past it.
+    pub max_headers: usize,
+    /// Whole body deadline, from the end of the head (408 past it).
+    pub body_timeout: Duration,
+    /// Bytes of request bodies one worker may hold; 503 past it.
+    pub max_body_memory_per_worker: usize,
     /// Whole head deadline.
     pub header_timeout: Duration,
     /// Keep-alive idle deadline, and the deadline of each client write.
     pub idle_timeout: Duration,
     /// Largest buffered upstream body.
     pub max_upstream_body_bytes: usize,
+    /// Past it (or unknown), a non-streaming upstream body is large (`relay::held`).
+    pub hold_body_bytes: usize,
+    /// Large upstream bodies a worker holds at once.
+    pub max_held_bodies: usize,
     /// How long a shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
 }
@@ -200,6 +232,8 @@ pub struct RouteTable {
     pub limits: Limits,
     /// Health-check tuning.
     pub routing: RoutingConfig,
+    /// Labelled metrics of requests no project was found for (bad token, unknown route).
+    pub unattributed: Arc<Series>,
     tokens: HashMap<[u8; 32], SmallVec<[u16; 4]>>,
     model_ids: HashMap<String, u16>,
     slugs: HashMap<Vec<u8>, u16>,
@@ -302,6 +336,7 @@ impl RouteTable {
                 adapter: crate::provider::adapter(p.kind),
                 responses: p.serves_responses(),
                 extra_headers,
+                key_set: crate::relay::scrub::KeySet::new(key.as_bytes()),
                 key,
                 host_line,
                 connect_timeout: Duration::from_millis(p.connect_timeout_ms),
@@ -386,7 +421,7 @@ impl RouteTable {
                     list.push(i as u16);
                 }
             }
-            let models_idx = p
+            let models_idx: Vec<u16> = p
                 .models
                 .iter()
                 .filter_map(|m| model_ids.get(m).copied())
@@ -406,6 +441,64 @@ impl RouteTable {
                         .map(|j| t.projects[j as usize].stats.clone())
                 })
                 .unwrap_or_else(|| Arc::new(ModelStats::new(workers)));
+            let prev_project = prev.and_then(|t| {
+                t.project_by_slug(p.slug.as_bytes())
+                    .map(|j| &t.projects[j as usize])
+            });
+            // Counters carry over a reload when the limit is unchanged.
+            let limiter = p.limits.map(|cfg| {
+                prev_project
+                    .and_then(|q| q.limiter.clone())
+                    .filter(|l| l.cfg == cfg)
+                    .unwrap_or_else(|| {
+                        let key = format!("sy:l:{}", p.slug).into_bytes();
+                        Arc::new(Limiter::new(cfg, key, workers))
+                    })
+            });
+            let mut token_limiters = HashMap::new();
+            if let Some(cfg) = p.token_limits {
+                for t in &p.tokens {
+                    let digest = match t.strip_prefix("sha256:") {
+                        Some(hex) => match hex32(&hex.to_ascii_lowercase()) {
+                            Some(d) => d,
+                            None => continue,
+                        },
+                        None => token_digest(t.as_bytes()),
+                    };
+                    let l = prev_project
+                        .and_then(|q| q.token_limiters.get(&digest).cloned())
+                        .filter(|l| l.cfg == cfg)
+                        .unwrap_or_else(|| {
+                            // A digest prefix names the token in Redis; never the token.
+                            let hex: String =
+                                digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                            let key = format!("sy:l:{}:t:{hex}", p.slug).into_bytes();
+                            Arc::new(Limiter::new(cfg, key, workers))
+                        });
+                    token_limiters.insert(digest, l);
+                }
+            }
+            let series = std::iter::once(None)
+                .chain(
+                    models_idx
+                        .iter()
+                        .map(|&m: &u16| Some(models[m as usize].id.as_str())),
+                )
+                .map(|model| {
+                    prev_project
+                        .and_then(|q| {
+                            let at = match model {
+                                None => Some(0),
+                                Some(id) => prev?
+                                    .model_by_id(id)
+                                    .and_then(|j| q.models.iter().position(|&x| x == j))
+                                    .map(|i| i + 1),
+                            };
+                            at.map(|i| q.series[i].clone())
+                        })
+                        .unwrap_or_else(|| Arc::new(Series::new(workers)))
+                })
+                .collect();
             projects.push(Project {
                 slug: p.slug.clone(),
                 models: models_idx,
@@ -414,6 +507,9 @@ impl RouteTable {
                 trace: p.trace,
                 budget: p.budget.clone(),
                 stats,
+                limiter,
+                token_limiters,
+                series,
             });
         }
 
@@ -428,12 +524,20 @@ impl RouteTable {
             limits: Limits {
                 max_header_bytes: s.max_header_bytes,
                 max_body_bytes: s.max_body_bytes,
+                max_headers: s.max_headers,
+                body_timeout: Duration::from_millis(s.body_timeout_ms),
+                max_body_memory_per_worker: s.max_body_memory_per_worker,
                 header_timeout: Duration::from_millis(s.header_timeout_ms),
                 idle_timeout: Duration::from_millis(s.idle_timeout_ms),
                 max_upstream_body_bytes: s.max_upstream_body_bytes,
+                hold_body_bytes: s.hold_body_bytes,
+                max_held_bodies: s.max_held_bodies,
                 drain_timeout: Duration::from_millis(s.drain_timeout_ms),
             },
             routing: cfg.routing.clone(),
+            unattributed: prev
+                .map(|t| t.unattributed.clone())
+                .unwrap_or_else(|| Arc::new(Series::new(workers))),
             tokens,
             model_ids,
             slugs,

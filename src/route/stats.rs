@@ -56,6 +56,14 @@ impl<const N: usize> Window<N> {
         }
     }
 
+    /// Takes `v` from counter `i` of the current bucket (owner only), never below zero: a
+    /// correction of something added earlier, maybe into a bucket that has since rotated.
+    fn sub(&self, now: u64, bucket: u64, i: usize, v: u64) {
+        self.add(now, bucket, [0; N]);
+        let c = &self.cur[i];
+        c.store(c.load(Relaxed).saturating_sub(v), Relaxed);
+    }
+
     /// The sliding-window estimate of each counter at `now` (any thread).
     fn read(&self, now: u64, bucket: u64) -> [f64; N] {
         let start = self.start_ms.load(Relaxed);
@@ -279,6 +287,18 @@ impl ModelStats {
             .add(now, window_ms / 2, [1, (spend_usd * 1e6).round() as u64]);
     }
 
+    /// Corrects the spend counted at send time by `delta_usd` (real cost minus the
+    /// estimate charged; negative when the estimate was high), without counting a call.
+    pub fn adjust_spend(&self, worker: usize, now: u64, window_ms: u64, delta_usd: f64) {
+        let micro = (delta_usd.abs() * 1e6).round() as u64;
+        let w = &self.shard(worker).usage;
+        if delta_usd >= 0.0 {
+            w.add(now, window_ms / 2, [0, micro]);
+        } else {
+            w.sub(now, window_ms / 2, 1, micro);
+        }
+    }
+
     /// Calls and spend (USD) over the window, all workers.
     pub fn usage(&self, now: u64, window_ms: u64) -> (f64, f64) {
         let (mut calls, mut micro) = (0.0, 0.0);
@@ -314,6 +334,21 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spend_is_settled_up_and_down_never_below_zero() {
+        let m = ModelStats::new(1);
+        let (now, win) = (1_000_000, 60_000);
+        m.record_usage(0, now, win, 0.5);
+        m.adjust_spend(0, now, win, 0.25);
+        assert_eq!(m.usage(now, win), (1.0, 0.75));
+        m.adjust_spend(0, now, win, -0.5);
+        assert_eq!(m.usage(now, win), (1.0, 0.25));
+        // A correction larger than what the bucket holds (it rotated since) stops at zero.
+        m.adjust_spend(0, now + win / 2, win, -1.0);
+        let (_, spend) = m.usage(now + win / 2, win);
+        assert!((0.0..=0.25).contains(&spend), "{spend}");
+    }
 
     fn cfg() -> RoutingConfig {
         RoutingConfig {

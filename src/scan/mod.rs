@@ -86,11 +86,13 @@ pub enum Key {
     Instructions,
     /// `store`
     Store,
+    /// `stream_options` (Chat Completions)
+    StreamOptions,
 }
 
 impl Key {
     /// Every key, in declaration order.
-    pub const ALL: [Key; 13] = [
+    pub const ALL: [Key; 14] = [
         Key::Model,
         Key::Stream,
         Key::MaxTokens,
@@ -104,6 +106,7 @@ impl Key {
         Key::PreviousResponseId,
         Key::Instructions,
         Key::Store,
+        Key::StreamOptions,
     ];
 
     /// The member name on the wire.
@@ -122,6 +125,7 @@ impl Key {
             Key::PreviousResponseId => "previous_response_id",
             Key::Instructions => "instructions",
             Key::Store => "store",
+            Key::StreamOptions => "stream_options",
         }
     }
 
@@ -142,6 +146,7 @@ impl Key {
             b"previous_response_id" => Key::PreviousResponseId,
             b"instructions" => Key::Instructions,
             b"store" => Key::Store,
+            b"stream_options" => Key::StreamOptions,
             _ => return None,
         })
     }
@@ -196,6 +201,8 @@ pub struct TopLevel {
     pub instructions: Option<ValueSpan>,
     /// `store` value.
     pub store: Option<ValueSpan>,
+    /// `stream_options` value.
+    pub stream_options: Option<ValueSpan>,
     /// Number of top-level members, tracked or not, duplicates counted.
     pub key_count: u32,
 }
@@ -221,6 +228,7 @@ impl TopLevel {
             Key::PreviousResponseId => &self.previous_response_id,
             Key::Instructions => &self.instructions,
             Key::Store => &self.store,
+            Key::StreamOptions => &self.stream_options,
         }
     }
 
@@ -239,6 +247,7 @@ impl TopLevel {
             Key::PreviousResponseId => &mut self.previous_response_id,
             Key::Instructions => &mut self.instructions,
             Key::Store => &mut self.store,
+            Key::StreamOptions => &mut self.stream_options,
         }
     }
 

@@ -220,7 +220,7 @@ fn every_key_is_found() {
     }
     body.extend_from_slice(br#","other":[]}"#);
     let top = scan_top_level(&body).expect("valid");
-    assert_eq!(top.key_count, 14);
+    assert_eq!(top.key_count as usize, Key::ALL.len() + 1);
     for (n, k) in Key::ALL.iter().enumerate() {
         assert_eq!(Key::from_name(k.json_name().as_bytes()), Some(*k));
         assert_eq!(top.uint(&body, *k), Some(n as u64), "{k:?}");

@@ -12,19 +12,55 @@ pub mod listen;
 pub mod respond;
 pub mod worker;
 
-use conn::{Bufs, Outcome, Request};
+use crate::endpoint::Protocol;
+use crate::error::Error;
+use conn::{Bufs, Incoming, Outcome, Request};
 use monoio::net::TcpStream;
 use std::future::Future;
+use std::time::Instant;
 use worker::Worker;
 
+/// A request refused on its head: the error, and the protocol whose shape it is answered in.
+#[derive(Debug)]
+pub struct Refusal {
+    /// What is wrong.
+    pub err: Error,
+    /// The shape of the answer.
+    pub protocol: Protocol,
+}
+
 /// What a worker serves: one framed request in, one answer out on `stream`.
+///
+/// Two phases, because a body is the expensive part of a request: [`Service::admit`] sees the
+/// head alone, before a byte of the body is read or any memory is set aside for it, so a
+/// request that will be refused anyway (no token, unknown route) costs a head, not a body.
 pub trait Service: 'static {
-    /// Serves one request. `req.table` is the snapshot loaded for this request; `bufs` are the
-    /// request's borrowed buffers, returned to the worker's pool afterwards.
+    /// What [`Service::admit`] found out and [`Service::handle`] needs (the gateway: endpoint
+    /// and project).
+    type Admitted;
+
+    /// Checks a request on its head alone. A refusal is answered by the connection, which
+    /// closes unless the request's body was already wholly buffered (it is never read).
+    fn admit(
+        &self,
+        w: &Worker,
+        req: &Incoming<'_>,
+        bufs: &mut Bufs,
+    ) -> Result<Self::Admitted, Refusal>;
+
+    /// A request the connection answered with `status` after [`Service::admit`] refused it
+    /// (or it was a POST without a length), so [`Service::handle`] never saw it: for the
+    /// service's own accounting (the gateway's metrics and usage ledger). `started` is when
+    /// its head was complete.
+    fn refused(&self, _w: &Worker, _req: &Incoming<'_>, _status: u16, _started: Instant) {}
+
+    /// Serves one admitted request. `req.table` is the snapshot loaded for this request;
+    /// `bufs` are the request's borrowed buffers, returned to the worker's pool afterwards.
     fn handle<'a>(
         &'a self,
         w: &'a Worker,
         req: &'a Request<'a>,
+        admitted: Self::Admitted,
         stream: &'a mut TcpStream,
         bufs: &'a mut Bufs,
     ) -> impl Future<Output = Outcome> + 'a;

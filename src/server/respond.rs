@@ -141,8 +141,22 @@ pub async fn error(
     err: &Error,
     bufs: &mut Bufs,
 ) -> Outcome {
-    let status = err.status();
     let keep_alive = !err.closes_connection();
+    error_keep(idle, stream, protocol, trace_id, err, keep_alive, bufs).await
+}
+
+/// Sends `err` in `protocol`'s shape, saying `Connection: close` unless `keep_alive` (a
+/// request refused on its head keeps its connection only if its body was already read).
+pub async fn error_keep(
+    idle: Duration,
+    stream: &mut TcpStream,
+    protocol: Protocol,
+    trace_id: &TraceId,
+    err: &Error,
+    keep_alive: bool,
+    bufs: &mut Bufs,
+) -> Outcome {
+    let status = err.status();
     let mut body = std::mem::take(&mut bufs.scratch);
     body.clear();
     write_body(&mut body, protocol, err);
@@ -152,7 +166,36 @@ pub async fn error(
         err.kind,
         err.side
     );
-    let out = json(idle, stream, status, trace_id, &body, keep_alive, bufs).await;
+    // `retry-after: <u64>\r\n` fits on the stack: no allocation for a refusal.
+    let mut extra = [0u8; 40];
+    let mut n = 0;
+    if let Some(secs) = err.retry_after_s {
+        let mut put = |b: &[u8]| {
+            extra[n..n + b.len()].copy_from_slice(b);
+            n += b.len();
+        };
+        put(b"retry-after: ");
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut v = secs;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        put(&digits[i..]);
+        put(b"\r\n");
+    }
+    let head = Head {
+        status,
+        content_type: b"application/json",
+        trace_id,
+        extra: &extra[..n],
+    };
+    let out = whole_with(idle, stream, &head, &body, keep_alive, bufs).await;
     bufs.scratch = body;
     out
 }

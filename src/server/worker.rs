@@ -20,7 +20,7 @@ use std::future::Future;
 use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -45,6 +45,25 @@ pub struct Shared {
     /// The Responses conversation store (the gateway's; `None` for the mock upstream). Opened
     /// once at start: a reload does not move it.
     pub state: Option<crate::state::State>,
+    /// The config file a reload reads (`None`: the embedded config, nothing to reload).
+    pub config_path: Option<String>,
+    /// Reload outcomes, for `/metrics`, `/ready` and `POST /admin/reload`.
+    pub reloads: Reloads,
+    /// Workers whose ring is up and accepting (for `/ready`).
+    pub running: AtomicUsize,
+}
+
+/// What config reloads did. Touched only by reloads and the admin thread, never by a request.
+#[derive(Default)]
+pub struct Reloads {
+    /// Reloads that published a new snapshot.
+    pub ok: AtomicU64,
+    /// Reloads refused (the running snapshot kept).
+    pub failed: AtomicU64,
+    /// Why the last reload was refused ("" once one succeeds).
+    pub last_error: std::sync::Mutex<String>,
+    /// Serializes reloads: `SIGHUP` and `POST /admin/reload` may race.
+    pub lock: std::sync::Mutex<()>,
 }
 
 /// One worker's own state.
@@ -85,9 +104,9 @@ impl Worker {
             wbuf: Vec::with_capacity(conn::SMALL_BUF),
             ubuf: Vec::with_capacity(conn::READ_BUF),
             scratch: Vec::with_capacity(conn::SMALL_BUF),
-            body: Vec::new(),
             xlate: Vec::new(),
             json: Vec::new(),
+            sse: Default::default(),
             auth: None,
         })
     }
@@ -98,7 +117,7 @@ impl Worker {
         if !(sane(&b.wbuf) && sane(&b.ubuf) && sane(&b.scratch)) {
             return;
         }
-        for v in [&mut b.body, &mut b.xlate, &mut b.json] {
+        for v in [&mut b.xlate, &mut b.json] {
             if !sane(v) {
                 *v = Vec::new();
             }
@@ -108,7 +127,6 @@ impl Worker {
             b.wbuf.clear();
             b.ubuf.clear();
             b.scratch.clear();
-            b.body.clear();
             pool.push(b);
         }
     }
@@ -258,6 +276,8 @@ async fn accept_loop<S: Service>(
         }
     };
     crate::log::init_worker();
+    shared.running.fetch_add(1, Ordering::Relaxed);
+    let _running = Running(shared.clone());
     if let Some(state) = &shared.state {
         // A shared store's per-worker connection starts now, so it (and `/ready`) is up before
         // the first request needs it.
@@ -324,14 +344,28 @@ async fn accept_loop<S: Service>(
 }
 
 /// After accepting stopped: keep the runtime (and so the connection tasks) alive until this
-/// worker's in-flight requests have finished or the drain deadline passed. Idle keep-alive
-/// connections are then closed with the runtime.
+/// worker's in-flight requests have finished or the drain deadline passed. Streams still
+/// running at the deadline are cut with their protocol's error event (`relay::drain`), given
+/// up to [`CUT_GRACE`] to write it. Idle keep-alive connections are then closed with the
+/// runtime.
 async fn drain(worker: &Worker) {
     let deadline = std::time::Instant::now() + worker.routes().limits.drain_timeout;
     while worker.stats().get(Counter::InFlight) > 0 && std::time::Instant::now() < deadline {
         monoio::time::sleep(DRAIN_POLL).await;
     }
+    if worker.stats().get(Counter::InFlight) == 0 {
+        return;
+    }
+    crate::relay::drain::cut_streams();
+    let grace = std::time::Instant::now() + CUT_GRACE;
+    while worker.stats().get(Counter::InFlight) > 0 && std::time::Instant::now() < grace {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
 }
+
+/// How long streams cut at the drain deadline get to write their error event: one small write
+/// each, to clients that were reading a moment ago.
+pub const CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often a draining worker checks its in-flight count.
 pub const DRAIN_POLL: std::time::Duration = std::time::Duration::from_millis(5);
@@ -369,6 +403,15 @@ pub fn begin_shutdown(shared: &Shared) {
         unsafe {
             libc::shutdown(fd, libc::SHUT_RDWR);
         }
+    }
+}
+
+/// Counts a worker as running until its accept loop returns.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -309,6 +309,14 @@ impl State {
         }
     }
 
+    /// The backend's name as configured: `embedded` or `redis`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Embedded(_) => "embedded",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
     /// What the store holds, as of its last commit.
     pub fn usage(&self) -> Usage {
         match &self.backend {
@@ -317,6 +325,15 @@ impl State {
                 let _ = r;
                 Usage::default()
             }
+        }
+    }
+
+    /// This worker's Redis client when the store is shared (`backend = "redis"`): the limits
+    /// count on it too.
+    pub fn shared_client(&self) -> Option<std::rc::Rc<crate::redis::Redis>> {
+        match &self.backend {
+            Backend::Embedded(_) => None,
+            Backend::Redis(r) => Some(r.worker_client()),
         }
     }
 

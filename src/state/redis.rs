@@ -84,6 +84,11 @@ impl RedisStore {
         self.client().start();
     }
 
+    /// This worker's client (made on first use).
+    pub fn worker_client(&self) -> Rc<Redis> {
+        self.client()
+    }
+
     fn client(&self) -> Rc<Redis> {
         CLIENT.with(|c| {
             c.borrow_mut()

@@ -384,7 +384,7 @@ pub fn translate(
     ids: &Ids<'_>,
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
-) -> Result<Option<Usage>, Malformed> {
+) -> Result<Answered, Malformed> {
     if simdutf8::basic::from_utf8(body).is_err() || validate(body).is_err() {
         return Err(bad("not JSON"));
     }
@@ -408,7 +408,19 @@ pub fn translate(
         out.truncate(start);
         return Err(e);
     }
-    Ok(parts.usage)
+    Ok(Answered {
+        usage: parts.usage,
+        stop: parts.stop,
+    })
+}
+
+/// What a translated answer reported, for the request's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answered {
+    /// The upstream's usage, when it reported one.
+    pub usage: Option<Usage>,
+    /// Why the upstream's answer stopped, when it said.
+    pub stop: Option<Stop>,
 }
 
 /// An upstream error body (a status the client is answered with, 4xx) in the client's

@@ -26,7 +26,7 @@ pub mod names;
 pub mod request;
 pub mod sse;
 pub mod stream;
-mod wire;
+pub mod wire;
 
 use smallvec::SmallVec;
 

@@ -94,6 +94,17 @@ impl Framer {
         }
     }
 
+    /// Forgets the stream framed so far, keeping the buffers' capacity: the framer can then
+    /// serve the next stream without allocating.
+    pub fn reset(&mut self) {
+        self.line.clear();
+        self.data.clear();
+        self.event.clear();
+        self.has_data = false;
+        self.cr_pending = false;
+        self.started = false;
+    }
+
     /// The body ended: dispatches an event whose lines were all complete (see the module's
     /// note on leniency). A partial last line is dropped.
     pub fn finish(&mut self, on_event: &mut impl FnMut(&[u8], &[u8]) -> bool) {

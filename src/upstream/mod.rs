@@ -138,6 +138,8 @@ pub struct Exchange {
     pub head: ResponseHead,
     /// Response bytes read so far: the head at `buf[..head.head_len]`, then body bytes.
     pub buf: Vec<u8>,
+    /// Gaps between the reads of a relayed stream, for the metrics.
+    pub gaps: crate::metrics::hist::Gaps,
 }
 
 /// Sends `req` (a whole request: head and body) to `provider` and reads the response head,
@@ -197,6 +199,7 @@ pub async fn send(
                     key,
                     head,
                     buf,
+                    gaps: Default::default(),
                 })
             }
             Err((HeadFail::ClosedBeforeAnswer, b)) if reused => {
@@ -369,12 +372,7 @@ impl Exchange {
         deadline: monoio::time::Instant,
     ) -> Result<(usize, usize, bool), Error> {
         let start = self.head.head_len;
-        let too_big = || {
-            Error::upstream(
-                ErrorKind::UpstreamFailed,
-                "upstream response body too large",
-            )
-        };
+        let too_big = || Error::upstream(ErrorKind::UpstreamFailed, TOO_LARGE);
         match self.head.framing {
             ResponseFraming::None => Ok((
                 start,
@@ -457,6 +455,15 @@ impl Exchange {
         }
         self.buf
     }
+}
+
+/// Why [`Exchange::read_body`] refused a body past its limit.
+const TOO_LARGE: &str = "upstream response body too large";
+
+/// Whether `e` is [`Exchange::read_body`]'s refusal of a body past its limit (the relay then
+/// knows a body it could not hold was large, not broken).
+pub fn is_too_large(e: &Error) -> bool {
+    e.kind == ErrorKind::UpstreamFailed && e.message == TOO_LARGE
 }
 
 /// Bytes after a complete response we did not ask for: the upstream's framing cannot be

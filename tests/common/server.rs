@@ -105,14 +105,9 @@ impl Server {
         Server::start(dir, &args, &[], "gateway", true)
     }
 
-    /// `switchyard mock-upstream --listen 127.0.0.1:0`.
+    /// `switchyard mock-upstream --listen 127.0.0.1:0 --workers 1`.
     pub fn mock_upstream() -> Server {
-        let dir = temp_dir("mock");
-        let args: Vec<String> = ["mock-upstream", "--listen", "127.0.0.1:0", "--workers", "1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        Server::start(dir, &args, &[], "mock provider", false)
+        Server::mock_upstream_with(&[])
     }
 
     /// `switchyard mock-upstream --listen 127.0.0.1:0 --workers 1` with more flags
@@ -246,6 +241,11 @@ impl Server {
         }
     }
 
+    /// The child's process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A new raw client connection to the gateway.
     pub fn connect(&self) -> Conn {
         Conn::connect(self.addr)
@@ -265,18 +265,29 @@ impl Server {
 
     /// The value of an unlabelled counter or gauge from the admin `/metrics`.
     pub fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics_text();
+        metric_sum(&text, name).unwrap_or_else(|| panic!("no metric {name} in:\n{text}")) as u64
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub fn metrics_text(&self) -> String {
         let mut c = Conn::connect(self.admin());
         c.send(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
             .expect("send to admin");
         let r = c.response();
         assert_eq!(r.status, 200, "/metrics: {}", r.dump());
-        let text = r.text();
-        text.lines()
-            .find_map(|l| {
-                let (n, v) = l.split_once(' ')?;
-                (n == name).then(|| v.trim().parse::<u64>().ok())?
-            })
-            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+        r.text()
+    }
+
+    /// The child's resident set size in KiB (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS in:\n{status}"))
     }
 
     /// Sends `sig` to the child without waiting.
@@ -313,4 +324,42 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The sum of every sample of `selector` in Prometheus text: a bare name matches the sample of
+/// that name and every labelled one; `name{a="b"}` matches the samples whose labels include
+/// each `a="b"` given. `None` when nothing matches.
+pub fn metric_sum(text: &str, selector: &str) -> Option<f64> {
+    let (name, want) = match selector.split_once('{') {
+        Some((n, rest)) => (n, rest.trim_end_matches('}')),
+        None => (selector, ""),
+    };
+    let wanted: Vec<&str> = want.split(',').filter(|s| !s.is_empty()).collect();
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let (n, labels) = match series.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if n != name {
+            continue;
+        }
+        let have: Vec<&str> = labels.split(',').collect();
+        if wanted.iter().all(|w| have.contains(w)) {
+            if let Ok(v) = value.parse::<f64>() {
+                *found.get_or_insert(0.0) += v;
+            }
+        }
+    }
+    // A family with no sample yet counts zero.
+    let declared = text.lines().any(|l| {
+        l.strip_prefix("# TYPE ")
+            .and_then(|r| r.split(' ').next())
+            .is_some_and(|n| n == name)
+    });
+    found.or(declared.then_some(0.0))
 }

@@ -40,6 +40,7 @@ fn golden_answers() {
             let (mut scratch, mut out) = (Vec::new(), Vec::new());
             let usage = translate(&body, &session(up, client), &IDS, &mut scratch, &mut out)
                 .unwrap()
+                .usage
                 .unwrap();
             if case == "tools" {
                 assert_eq!((usage.input, usage.cache_read, usage.output), (51, 40, 20));

@@ -115,6 +115,7 @@ pub struct Translator {
     encoder: Encoder,
     state: Progress,
     usage: Option<Usage>,
+    stop: Option<Stop>,
 }
 
 /// The message of the client's error event when the upstream's bytes are not its protocol.
@@ -142,6 +143,7 @@ impl Translator {
             encoder,
             state: Progress::Open,
             usage: None,
+            stop: None,
         }
     }
 
@@ -157,9 +159,11 @@ impl Translator {
             encoder,
             state,
             usage,
+            stop,
         } = self;
-        let mut on_event =
-            |name: &[u8], data: &[u8]| on_event(decoder, encoder, state, usage, name, data, out);
+        let mut on_event = |name: &[u8], data: &[u8]| {
+            on_event(decoder, encoder, state, (usage, stop), name, data, out)
+        };
         if framer.feed(input, &mut on_event).is_err() && *state == Progress::Open {
             fail(encoder, state, MALFORMED, out);
         }
@@ -178,9 +182,10 @@ impl Translator {
                     encoder,
                     state,
                     usage,
+                    stop,
                 } = self;
                 framer.finish(&mut |name: &[u8], data: &[u8]| {
-                    on_event(decoder, encoder, state, usage, name, data, out)
+                    on_event(decoder, encoder, state, (usage, stop), name, data, out)
                 });
             }
             if self.state == Progress::Open {
@@ -198,6 +203,11 @@ impl Translator {
     /// The usage the stream reported, once known.
     pub fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    /// Why the upstream's answer stopped, once known.
+    pub fn stop(&self) -> Option<Stop> {
+        self.stop
     }
 }
 
@@ -217,7 +227,7 @@ fn on_event(
     decoder: &mut Decoder,
     encoder: &mut Encoder,
     state: &mut Progress,
-    usage: &mut Option<Usage>,
+    (usage, stop): (&mut Option<Usage>, &mut Option<Stop>),
     name: &[u8],
     data: &[u8],
     out: &mut Vec<u8>,
@@ -231,6 +241,7 @@ fn on_event(
         }
         match ev {
             Ev::Usage(u) => *usage = Some(u),
+            Ev::Stop(s) => *stop = Some(s),
             Ev::End => *state = Progress::Done,
             Ev::Error { .. } => *state = Progress::Failed,
             _ => {}

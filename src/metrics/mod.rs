@@ -1,8 +1,15 @@
 //! Counters, sharded per worker, and their Prometheus text rendering.
 //!
+//! Two kinds: the unlabelled process counters here ([`CoreStats`]: connections, every HTTP
+//! response by status class, upstream connections), and the labelled request metrics of
+//! [`series`] (by route, project, model, provider and status class, with histograms).
+//!
 //! Each worker owns one cache-line-padded [`CoreStats`] slot and is its only writer: it bumps a
 //! counter with a relaxed load and store (no read-modify-write, so no cache line bounces
 //! between cores). The admin endpoint sums the slots when scraped.
+
+pub mod hist;
+pub mod series;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,7 +21,7 @@ pub enum Counter {
     ConnectionsAccepted,
     /// Connections open now (incremented on accept, decremented on close).
     ConnectionsOpen,
-    /// Requests answered (any status).
+    /// HTTP responses sent (any status, refusals of malformed requests included).
     Requests,
     /// Requests in flight now.
     InFlight,
@@ -26,16 +33,21 @@ pub enum Counter {
     Status5xx,
     /// Streams relayed.
     Streams,
+    /// Streams being relayed now.
+    StreamsOpen,
     /// Upstream connections opened.
     UpstreamConnects,
     /// Upstream requests sent on a pooled connection.
     UpstreamReused,
     /// Upstream failures (connect, timeout, 5xx, 429, broken response).
     UpstreamErrors,
-    /// Failovers to a next candidate.
-    Failovers,
     /// Connection tasks that panicked (bugs; the worker survives).
     Panics,
+    /// Bytes of request bodies held now (read buffers grown for a body, until its request is
+    /// answered); bounded per worker by `max_body_memory_per_worker`.
+    BodyBytes,
+    /// Requests shed with 503 because their body would have passed that bound.
+    BodyShed,
     /// `mock-upstream`: answers given (any status).
     MockReplies,
     /// `mock-upstream`: injected failures (`--fail-rate`: error statuses and cut streams).
@@ -61,31 +73,29 @@ const NAMES: [(&str, &str, &str); COUNTERS] = [
         "gauge",
         "Client connections open.",
     ),
-    ("switchyard_requests_total", "counter", "Requests answered."),
+    // Only summed for the drain; rendered by class below.
+    ("", "", ""),
     (
         "switchyard_requests_in_flight",
         "gauge",
         "Requests being served.",
     ),
     (
-        "switchyard_responses_2xx_total",
+        "switchyard_http_responses_total{code=\"2xx\"}",
         "counter",
-        "2xx responses.",
+        "HTTP responses sent by status class, refusals of malformed requests included.",
     ),
-    (
-        "switchyard_responses_4xx_total",
-        "counter",
-        "4xx responses.",
-    ),
-    (
-        "switchyard_responses_5xx_total",
-        "counter",
-        "5xx responses.",
-    ),
+    ("switchyard_http_responses_total{code=\"4xx\"}", "", ""),
+    ("switchyard_http_responses_total{code=\"5xx\"}", "", ""),
     (
         "switchyard_streams_total",
         "counter",
         "Streaming responses relayed.",
+    ),
+    (
+        "switchyard_streams_open",
+        "gauge",
+        "Streams being relayed now.",
     ),
     (
         "switchyard_upstream_connects_total",
@@ -103,14 +113,19 @@ const NAMES: [(&str, &str, &str); COUNTERS] = [
         "Upstream failures.",
     ),
     (
-        "switchyard_failovers_total",
-        "counter",
-        "Failovers to the next candidate.",
-    ),
-    (
         "switchyard_panics_total",
         "counter",
         "Connection tasks that panicked.",
+    ),
+    (
+        "switchyard_request_body_bytes",
+        "gauge",
+        "Bytes of request bodies held in memory.",
+    ),
+    (
+        "switchyard_body_memory_shed_total",
+        "counter",
+        "Requests shed with 503: their body would pass max_body_memory_per_worker.",
     ),
     (
         "switchyard_mock_replies_total",
@@ -161,18 +176,25 @@ impl CoreStats {
         s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 
-    /// Adds `n`. Only the owning worker calls this.
+    /// Subtracts one (gauges). Only the owning worker calls this.
+    #[inline]
+    pub fn dec(&self, c: Counter) {
+        let s = &self.slots[c as usize];
+        s.store(s.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Relaxed);
+    }
+
+    /// Adds `n` (a gauge of bytes, or a counter of tokens). Only the owning worker calls this.
     #[inline]
     pub fn add(&self, c: Counter, n: u64) {
         let s = &self.slots[c as usize];
         s.store(s.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
     }
 
-    /// Subtracts one (gauges). Only the owning worker calls this.
+    /// Subtracts `n`. Only the owning worker calls this.
     #[inline]
-    pub fn dec(&self, c: Counter) {
+    pub fn sub(&self, c: Counter, n: u64) {
         let s = &self.slots[c as usize];
-        s.store(s.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Relaxed);
+        s.store(s.load(Ordering::Relaxed).wrapping_sub(n), Ordering::Relaxed);
     }
 
     /// Counts a response by status class.
@@ -201,14 +223,17 @@ pub fn total(stats: &[CoreStats], c: Counter) -> u64 {
 pub fn render(stats: &[CoreStats], out: &mut String) {
     use std::fmt::Write;
     for (i, (name, kind, help)) in NAMES.iter().enumerate() {
+        if name.is_empty() {
+            continue;
+        }
         let sum = stats.iter().fold(0u64, |a, s| {
             a.wrapping_add(s.slots[i].load(Ordering::Relaxed))
         });
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-            sum as i64
-        );
+        if !kind.is_empty() {
+            let family = &name[..name.find('{').unwrap_or(name.len())];
+            let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} {kind}");
+        }
+        let _ = writeln!(out, "{name} {}", sum as i64);
     }
     #[cfg(feature = "count-allocs")]
     let _ = writeln!(
@@ -221,4 +246,21 @@ pub fn render(stats: &[CoreStats], out: &mut String) {
         "# HELP switchyard_workers Worker threads.\n# TYPE switchyard_workers gauge\nswitchyard_workers {}",
         stats.len()
     );
+}
+
+/// Holds a gauge up for as long as it lives (a stream open, say), however its holder ends.
+pub struct Held<'a>(&'a CoreStats, Counter);
+
+impl<'a> Held<'a> {
+    /// Raises `c` on `stats` until dropped.
+    pub fn new(stats: &'a CoreStats, c: Counter) -> Held<'a> {
+        stats.inc(c);
+        Held(stats, c)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.dec(self.1);
+    }
 }
