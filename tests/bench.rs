@@ -1,8 +1,10 @@
 //! `switchyard bench` end to end against the real `switchyard mock-upstream` on loopback:
 //! the TTFT and inter-token latency it reports match the mock's configured pacing (read from
-//! `--json`), failures are counted by kind, the open loop measures from the intended send
-//! time, bad arguments and unreachable URLs are one line with exit 2 or 1, and the HTML report
-//! draws its charts in a headless browser with no network.
+//! `--json`), failures are counted by kind (and the mock's own metrics agree), the open loop
+//! measures from the intended send time and goodput counts only answers within the TTFT
+//! objective, the rate sweep finds the highest rate that held, bad arguments, unwritable
+//! reports and unreachable URLs are one line with exit 2 or 1, and the HTML report draws its
+//! charts in a headless browser with no network.
 
 mod common;
 
@@ -195,12 +197,71 @@ fn the_open_loop_counts_queueing_from_the_intended_send_time() {
         "1",
         "--requests",
         "20",
+        "--slo-ttft-ms",
+        "500",
     ]);
     assert_eq!(f(&r, &["ok"]), 20.0, "{r}");
     // The 20th was intended at 0.4 s and answered after 20 x 100 ms: about 1.6 s late.
     assert!(f(&r, &["ttft_ms", "max"]) > 1200.0, "{r}");
     assert!(f(&r, &["ttft_ms", "p50"]) > 400.0, "{r}");
     assert_eq!(f(&r, &["offered_rate_per_s"]), 50.0, "{r}");
+    // Goodput counts only the answers within the TTFT objective: the first few.
+    let (good, rps) = (
+        f(&r, &["goodput_requests_per_s"]),
+        f(&r, &["requests_per_s"]),
+    );
+    assert!(good > 0.0 && good < rps, "goodput {good} of {rps}: {r}");
+}
+
+#[test]
+fn the_rate_sweep_reports_the_highest_rate_that_held() {
+    // One connection to 100 ms answers serves 10 a second; constant arrivals queue behind it
+    // only past that, and a TTFT objective of 150 ms breaks soon after.
+    let mock = Server::mock_upstream_with(&["--ttft-ms", "100"]);
+    let dir = temp_dir("sweep");
+    let json = dir.join("sweep.json");
+    let out = bench(&[
+        "--url",
+        &url(&mock),
+        "--rate",
+        "sweep",
+        "--sweep-start",
+        "2",
+        "--slo-ttft-ms",
+        "150",
+        "--arrival",
+        "constant",
+        "--connections",
+        "1",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        &json.display().to_string(),
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("highest rate that held the SLO"),
+        "{stdout}"
+    );
+    let v = parse_json(&std::fs::read(&json).expect("the --json file"));
+    // 2, 4 and 8 a second hold; 16 does not; bisection settles between 8 and 12.
+    let best = f(&v, &["max_rate_held_per_s"]);
+    assert!((8.0..12.0).contains(&best), "held {best}: {stdout}");
+    let steps = v.get("steps").and_then(|s| s.as_array()).expect("steps");
+    let held: Vec<bool> = steps
+        .iter()
+        .map(|s| s.get("held").and_then(|h| h.as_bool()).expect("held"))
+        .collect();
+    assert_eq!(&held[..4], &[true, true, true, false], "{stdout}");
+    assert_eq!(steps.len(), 7, "4 doublings and 3 bisections: {stdout}");
 }
 
 fn one_line_error(out: &Output, code: i32, want: &str) {
@@ -235,6 +296,19 @@ fn bad_arguments_exit_2_and_unreachable_urls_exit_1() {
         &bench(&["--url", "http://127.0.0.1:1", "--bogus"]),
         2,
         "--bogus",
+    );
+    // A report that cannot be written fails before any load.
+    one_line_error(
+        &bench(&[
+            "--url",
+            "http://127.0.0.1:1",
+            "--requests",
+            "1",
+            "--json",
+            "/nonexistent-dir/report.json",
+        ]),
+        1,
+        "--json /nonexistent-dir/report.json",
     );
     // A port nobody listens on: bound then dropped, so it is free.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -24,7 +24,7 @@ pub mod report;
 pub mod request;
 pub mod stats;
 
-use args::{BenchOptions, Load, Stop};
+use args::{BenchOptions, Load};
 use conn::{Conn, Target};
 use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
@@ -77,7 +77,19 @@ fn target(o: &BenchOptions) -> Result<Target, String> {
     Ok(Target { addr, tls })
 }
 
+/// Creates the report files before the run: a path that cannot be written is one line now,
+/// not an error after the whole load.
+fn check_reports(o: &BenchOptions) -> Result<(), String> {
+    for (flag, path) in [("--json", &o.json), ("--html", &o.html)] {
+        if let Some(p) = path {
+            std::fs::File::create(p).map_err(|e| format!("{flag} {p}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn run_options(o: &BenchOptions) -> Result<(), String> {
+    check_reports(o)?;
     let target = target(o)?;
     // One connection first: an endpoint that cannot be reached is one line, not a run of
     // connect errors.
@@ -116,21 +128,15 @@ fn write_reports(o: &BenchOptions, r: &driver::RunResult, json: &str) -> Result<
     Ok(())
 }
 
-/// Whether a step met the objectives: p99 TTFT, error rate, and the offered rate achieved
-/// (a step whose completions fell far behind its arrivals did not hold it).
+/// Whether a step met the objectives: p99 TTFT and error rate. A backlog needs no check of
+/// its own: every arrival of the step is sent and finishes (queued ones after the step's end),
+/// and its TTFT counts from its intended send time, so queueing shows in p99 TTFT. (Comparing
+/// completions with rate x duration instead measured the arrival process's own noise: a
+/// Poisson step of 10 expected arrivals has fewer than 9 a third of the time.)
 fn held(o: &BenchOptions, r: &driver::RunResult) -> bool {
     let s = &r.stats;
     let slo_us = o.slo_ttft_ms.unwrap_or(f64::INFINITY) * 1000.0;
-    let done = s.ok + s.error_count();
-    let offered = r.rate.unwrap_or(0.0)
-        * match o.stop {
-            Stop::Duration(d) => d.as_secs_f64(),
-            Stop::Requests(_) => 0.0,
-        };
-    s.ok > 0
-        && s.ttft.quantile(0.99) <= slo_us
-        && s.error_rate() <= o.slo_error_rate
-        && done as f64 >= 0.9 * offered
+    s.ok > 0 && s.ttft.quantile(0.99) <= slo_us && s.error_rate() <= o.slo_error_rate
 }
 
 fn sweep(o: &BenchOptions, target: &Target, req: &[u8]) -> Result<(), String> {
