@@ -459,14 +459,16 @@ open_loop() {
         $(cpu_fields "$t" "$cpu0" "$cpu1") expect_bytes="${EXPECT_BYTES[$t.$mode]}"
 }
 
-# probe TARGET ROUND KIND URL MODEL COUNT WARMUP: the SSE timing client, sequential streams.
+# probe TARGET ROUND KIND URL MODEL COUNT WARMUP: switchyard bench, sequential streams (one in
+# flight), timing the first content event and the gaps between content events; the first 0.2 s
+# of streams warm up and are not measured.
 probe() {
     local t=$1 out=$RUN/raw/r$2.stream.$1.$3.json
-    local -a hargs
-    mapfile -d '' hargs < <(header_args --header stream)
     alive "$t"
-    on_load python3 "$LIB/sse_probe.py" --url "$4" --body "$(body "$5" stream)" "${hargs[@]}" \
-        --count "$6" --warmup "$7" >"$out" || die "sse_probe failed on $t"
+    on_load "$SWITCHYARD_BIN" bench --url "$4" --model "$5" --stream --concurrency 1 --requests "$6" \
+        --warmup 0.2 --prompt-tokens 8 --max-tokens 256 --token "$TOKEN" --quiet --json "$out.bench" \
+        >"$out.txt" 2>&1 || die "switchyard bench failed on $t: $(tail -3 "$out.txt")"
+    python3 "$LIB/bench_probe.py" "$out.bench" >"$out" || die "cannot read $out.bench"
     python3 - "$out" "$2" "$t" "$3" >>"$RECORDS" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -514,6 +516,27 @@ for t in "${TARGETS[@]}"; do
         on_load wrk -t1 -c"$CONNS" -d1s -s "$RUN/lua/$t.$mode.lua" "${URL[$t]}" >"$RUN/raw/warmup.$t.$mode.txt" 2>&1 ||
             die "warm-up wrk failed on $t"
     done
+done
+
+# The driver itself: switchyard bench and wrk against the static nginx upstream, one core
+# (LOAD_CPU) each, closed loop with the same connections and duration, back to back.
+log "driver: switchyard bench vs wrk against the static upstream (-c$CONNS, ${DURATION}s each, one core)"
+for r in $(seq 1 "$ROUNDS"); do
+    raw=$RUN/raw/r$r.driver.wrk.txt
+    on_load wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$RUN/lua/direct.plain.lua" "${URL[direct]}" >"$raw" 2>&1 ||
+        die "wrk failed on the driver row: $(tail -5 "$raw")"
+    record wrk "$raw" round="$r" mode=plain target=direct kind=driver_wrk
+    raw=$RUN/raw/r$r.driver.bench.json
+    on_load "$SWITCHYARD_BIN" bench --url "${URL[direct]}" --model bench-model --concurrency "$CONNS" \
+        --duration "$DURATION" --warmup 1 --prompt-tokens 8 --token "$TOKEN" --quiet --json "$raw" \
+        >"$raw.txt" 2>&1 || die "switchyard bench failed on the driver row: $(tail -3 "$raw.txt")"
+    python3 - "$raw" "$r" >>"$RECORDS" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))["result"]
+print(json.dumps({"round": int(sys.argv[2]), "mode": "plain", "target": "direct", "kind": "driver_bench",
+                  "requests": r["requests"], "rps": r["requests_per_s"], "errors": r["errors"],
+                  "p50_us": r["e2e_ms"]["p50"] * 1000, "p99_us": r["e2e_ms"]["p99"] * 1000, "raw": sys.argv[1]}))
+EOF
 done
 
 for r in $(seq 1 "$ROUNDS"); do

@@ -13,6 +13,7 @@ pub mod log;
 pub mod admin;
 #[cfg(feature = "count-allocs")]
 pub mod alloc_count;
+pub mod bench;
 
 /// Counts allocations when built with `--features count-allocs`.
 #[cfg(feature = "count-allocs")]

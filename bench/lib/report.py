@@ -193,14 +193,13 @@ def main() -> None:
                                            for t in targets])
             row("      achieved req/s", cells(f"{kind}_achieved_rps"))
         if mode == "stream":
-            row("  TTFB p50 / p99 us", [f"{fmt(per_t[t].get('ttfb_ttfb_p50_us'))} / {fmt(per_t[t].get('ttfb_ttfb_p99_us'))}"
+            row("  TTFT p50 / p99 us (switchyard bench)", [f"{fmt(per_t[t].get('ttfb_ttfb_p50_us'))} / {fmt(per_t[t].get('ttfb_ttfb_p99_us'))}"
                                         for t in targets])
-            row("  added TTFB p50 / p99 us (over direct)",
+            row("  added TTFT p50 / p99 us (over direct)",
                 [f"{fmt(per_t[t]['ttfb_added_p50_us'])} / {fmt(per_t[t]['ttfb_added_p99_us'])}" for t in targets])
-            row("  first upstream event p50 us", cells("ttfb_ttfe_p50_us"))
-            row(f"  paced ({meta['paced_gap_ms']} ms) max gap p50 / max us",
+            row(f"  paced ({meta['paced_gap_ms']} ms) inter-token p50 / max us",
                 [f"{fmt(per_t[t].get('gaps_gap_p50_us'))} / {fmt(per_t[t].get('gaps_gap_max_us'))}" for t in targets])
-            row("  added max gap p50 / max us", [f"{fmt(per_t[t]['gap_added_p50_us'])} / {fmt(per_t[t]['gap_added_max_us'])}"
+            row("  added inter-token p50 / max us", [f"{fmt(per_t[t]['gap_added_p50_us'])} / {fmt(per_t[t]['gap_added_max_us'])}"
                                                  for t in targets])
             row("  paced stream, whole p50 us", cells("gaps_total_p50_us"))
         row("  errors (non-2xx, socket, bad streams)", [str(per_t[t]["errors"]) for t in targets])
@@ -216,6 +215,18 @@ def main() -> None:
             ratios["peer/nginx"] = rec.diff("peer", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
         f["throughput_ratios"] = ratios
         lines.append("  throughput ratios: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in ratios.items()))
+
+    # the load driver against the static upstream, one core each
+    drv = {"switchyard_bench_rps": rec.median("direct", "plain", "driver_bench", lambda r: r["rps"]),
+           "wrk_rps": rec.median("direct", "plain", "driver_wrk", lambda r: r["rps"])}
+    bench_rounds = [rec.get("direct", "plain", "driver_bench", r) for r in rec.rounds]
+    wrk_rounds = [rec.get("direct", "plain", "driver_wrk", r) for r in rec.rounds]
+    ratios = [b["rps"] / w["rps"] for b, w in zip(bench_rounds, wrk_rounds) if b and w and w["rps"]]
+    drv["bench_over_wrk"] = med(ratios) if ratios else None
+    figures["driver"] = drv
+    lines += ["", "LOAD DRIVER (closed loop, one core, against the static upstream)"]
+    lines.append(f"  switchyard bench {fmt(drv['switchyard_bench_rps'])} req/s, wrk {fmt(drv['wrk_rps'])} req/s, "
+                 f"ratio {fmt(drv['bench_over_wrk'], 2)}")
 
     # memory
     m = figures["memory"]

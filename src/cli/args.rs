@@ -92,9 +92,103 @@ pub(super) const COMMANDS: &[Cmd] = &[
             opt(
                 "--fail-rate",
                 Some("F"),
-                "probability of an injected failure, within 0..1 (default 0)",
+                "probability of an injected failure (500, 429 or, streaming, a cut stream), within 0..1 (default 0)",
+            ),
+            opt(
+                "--ttft-spread-ms",
+                Some("MS"),
+                "time to first token drawn log-normally around --ttft-ms with this standard deviation (default 0: fixed)",
+            ),
+            opt(
+                "--gap-spread",
+                Some("F"),
+                "gaps between tokens drawn log-normally around 1/--tokens-per-s with this standard deviation, as a fraction of the gap (default 0: fixed)",
+            ),
+            opt(
+                "--tail-rate",
+                Some("F"),
+                "probability that a TTFT or gap draw is in the heavy tail, within 0..1 (default 0)",
+            ),
+            opt("--tail-factor", Some("X"), "what a tail draw is multiplied by (default 10)"),
+            opt(
+                "--reply-spread",
+                Some("N"),
+                "reply length drawn log-normally around --reply-tokens with this standard deviation in tokens; the request's max_tokens still bounds it (default 0: fixed)",
+            ),
+            opt(
+                "--stall-rate",
+                Some("F"),
+                "probability that a stream stalls once, midway, within 0..1 (default 0)",
+            ),
+            opt("--stall-ms", Some("N"), "how long a stall lasts (default 5000)"),
+            opt(
+                "--seed",
+                Some("N"),
+                "seed of the draws, for a reproducible run (default: a fresh one per request)",
             ),
             SHARE_PORT,
+        ],
+    },
+    Cmd {
+        name: "bench",
+        summary: "drives load at an OpenAI- or Anthropic-speaking endpoint (this gateway, another gateway, a provider, vLLM, the mock) and reports time to first token, inter-token and end-to-end latency percentiles, requests/s, output tokens/s, goodput and errors by kind",
+        opts: &[
+            Opt {
+                name: "--url",
+                value: Some("URL"),
+                required: true,
+                help: "the endpoint: http(s)://host[:port][/prefix]; /v1 and the API's path are added unless the URL ends with them",
+            },
+            opt("--api", Some("API"), "chat (default), messages or responses"),
+            opt("--model", Some("M"), "the model of every request (default gpt-4o-mini)"),
+            opt(
+                "--concurrency",
+                Some("N"),
+                "closed loop: N requests in flight, each sent when the last ended (default 1)",
+            ),
+            opt(
+                "--rate",
+                Some("R"),
+                "open loop: R arrivals per second whatever the answers do, latency from each intended send time; \"sweep\" steps the rate up (doubling from --sweep-start, then bisecting) until p99 TTFT or the error rate breaks the SLO and reports the highest rate that held",
+            ),
+            opt("--arrival", Some("KIND"), "open-loop gaps: poisson (default) or constant"),
+            opt("--duration", Some("S"), "measure for S seconds after the warm-up (default 10; per step in a sweep)"),
+            opt("--requests", Some("N"), "measure N requests instead"),
+            opt(
+                "--warmup",
+                Some("S"),
+                "seconds of load not measured first (default 1 with --duration, 0 with --requests)",
+            ),
+            opt(
+                "--prompt-tokens",
+                Some("N"),
+                "a deterministic synthetic prompt of N tokens, counted with the model's tokenizer (default 64)",
+            ),
+            opt("--max-tokens", Some("N"), "max_tokens of every request (default 128)"),
+            opt("--stream", None, "stream the answers (TTFT and inter-token latency from the events)"),
+            opt(
+                "--token",
+                Some("T"),
+                "the bearer token (chat, responses) or x-api-key (messages); default OPENAI_API_KEY or ANTHROPIC_API_KEY",
+            ),
+            opt("--header", Some("'K: V'"), "an extra request header; repeatable"),
+            opt(
+                "--slo-ttft-ms",
+                Some("MS"),
+                "the TTFT objective: goodput counts requests within it; needed by --rate sweep",
+            ),
+            opt("--slo-error-rate", Some("F"), "the sweep's error-rate objective within 0..1 (default 0.01)"),
+            opt("--sweep-start", Some("R"), "the sweep's first rate (default 1)"),
+            opt("--connections", Some("N"), "open loop: connections opened at most (default 1024)"),
+            opt("--timeout", Some("S"), "deadline of one request, connect to last byte (default 120)"),
+            opt("--json", Some("FILE"), "write the report as JSON (units in key names: ttft_ms, ...)"),
+            opt(
+                "--html",
+                Some("FILE"),
+                "write a self-contained HTML report (charts drawn by inline script, no network)",
+            ),
+            opt("--seed", Some("N"), "seed of the Poisson arrivals (default 1)"),
+            opt("--quiet", None, "no live progress line on stderr"),
         ],
     },
     Cmd {
@@ -231,11 +325,18 @@ pub(super) struct Flags {
     pub(super) tokens_per_s: Option<f64>,
     pub(super) reply_tokens: Option<u32>,
     pub(super) fail_rate: Option<f64>,
+    /// The mock's spreads, tails and stalls.
+    pub(super) spread: crate::mock::timing::Spread,
+    /// The mock's seed.
+    pub(super) seed: Option<u64>,
+    /// `bench`'s flags as given, in order (a switch with an empty value); `bench::args`
+    /// parses them.
+    pub(super) bench: Vec<(&'static str, String)>,
 }
 
 /// What a command line asks for.
 pub(super) enum Parsed {
-    Run(Flags),
+    Run(Box<Flags>),
     Help,
     Version,
 }
@@ -268,6 +369,7 @@ impl Flags {
                     return Err(format!("{name} takes no value"));
                 }
                 match name {
+                    _ if cmd.name == "bench" => f.bench.push((spec.name, String::new())),
                     "--share-port" => f.share_port = true,
                     other => return Err(format!("unknown option {other:?}")),
                 }
@@ -284,7 +386,22 @@ impl Flags {
                 v.parse()
                     .map_err(|_| format!("{name}: {v:?} is not a valid number"))
             }
+            fn non_negative(name: &str, v: String) -> Result<f64, String> {
+                let x: f64 = num(name, v)?;
+                if !x.is_finite() || x < 0.0 {
+                    return Err(format!("{name}: must be a number of 0 or more"));
+                }
+                Ok(x)
+            }
+            fn unit(name: &str, v: String) -> Result<f64, String> {
+                let x: f64 = num(name, v)?;
+                if !(0.0..=1.0).contains(&x) {
+                    return Err(format!("{name}: must be within 0..1"));
+                }
+                Ok(x)
+            }
             match name {
+                _ if cmd.name == "bench" => f.bench.push((spec.name, value)),
                 "--config" => f.config = Some(value),
                 "--listen" => f.listen = Some(value),
                 "--admin-listen" => f.admin_listen = Some(value),
@@ -299,6 +416,16 @@ impl Flags {
                     }
                     f.fail_rate = Some(r);
                 }
+                "--ttft-spread-ms" => f.spread.ttft_spread_ms = non_negative(name, value)?,
+                "--gap-spread" => f.spread.gap_spread = non_negative(name, value)?,
+                "--tail-rate" => f.spread.tail_rate = unit(name, value)?,
+                "--tail-factor" => f.spread.tail_factor = non_negative(name, value)?,
+                "--reply-spread" => f.spread.reply_spread = non_negative(name, value)?,
+                "--stall-rate" => f.spread.stall_rate = unit(name, value)?,
+                "--stall-ms" => {
+                    f.spread.stall = std::time::Duration::from_millis(num(name, value)?)
+                }
+                "--seed" => f.seed = Some(num(name, value)?),
                 other => return Err(format!("unknown option {other:?}")),
             }
         }
@@ -309,6 +436,6 @@ impl Flags {
         {
             return Err(format!("{} {} is required", o.name, o.value.unwrap_or("")));
         }
-        Ok(Parsed::Run(f))
+        Ok(Parsed::Run(Box::new(f)))
     }
 }

@@ -1,5 +1,6 @@
 //! The command line: `serve` (the gateway), `mock-upstream` (the built-in mock provider as its
-//! own server), `check` (validate a config) and `token` (mint a client token). Every command
+//! own server), `bench` (the load driver, `crate::bench`), `check` (validate a config) and
+//! `token` (mint a client token). Every command
 //! answers `--help` (usage and every flag, on stdout) and `--version`. Exit codes: 0 ok, 2 bad
 //! config or arguments (one clear line each), 1 runtime failure (a port that cannot be bound).
 //!
@@ -90,6 +91,7 @@ pub fn run(args: &[String]) -> i32 {
         "serve" => serve(&flags),
         "mock-upstream" => mock_upstream(&flags),
         "check" => check(&flags),
+        "bench" => crate::bench::run(&flags.bench),
         _ => token(),
     }
 }
@@ -282,7 +284,8 @@ fn mock_upstream(flags: &Flags) -> i32 {
         tokens_per_s: flags.tokens_per_s.unwrap_or(0.0),
         reply_tokens: flags.reply_tokens.unwrap_or(16),
         fail_rate: flags.fail_rate.unwrap_or(0.0),
-        seed: 1,
+        seed: flags.seed.unwrap_or(0),
+        spread: flags.spread,
     };
     let table = match build_table(&cfg, None) {
         Ok(t) => t,

@@ -75,6 +75,13 @@ impl Default for MockConfig {
             tokens_per_s: 0.0,
             reply_tokens: 16,
             fail_rate: 0.0,
+            ttft_spread_ms: 0.0,
+            gap_spread: 0.0,
+            tail_rate: 0.0,
+            tail_factor: 10.0,
+            reply_spread: 0.0,
+            stall_rate: 0.0,
+            stall_ms: 5000,
         }
     }
 }

@@ -229,6 +229,35 @@ pub struct MockConfig {
     pub reply_tokens: u32,
     /// Probability of an injected failure.
     pub fail_rate: f64,
+    /// Standard deviation of the time to first token, ms (0: fixed).
+    pub ttft_spread_ms: f64,
+    /// Standard deviation of the gaps between tokens, as a fraction of the gap (0: fixed).
+    pub gap_spread: f64,
+    /// Probability that a TTFT or gap draw is in the heavy tail.
+    pub tail_rate: f64,
+    /// What a tail draw is multiplied by.
+    pub tail_factor: f64,
+    /// Standard deviation of the reply length, tokens (0: fixed).
+    pub reply_spread: f64,
+    /// Probability that a stream stalls once, midway.
+    pub stall_rate: f64,
+    /// How long a stall lasts, ms.
+    pub stall_ms: u64,
+}
+
+impl MockConfig {
+    /// The mock's spreads as its options take them.
+    pub fn spread(&self) -> crate::mock::timing::Spread {
+        crate::mock::timing::Spread {
+            ttft_spread_ms: self.ttft_spread_ms,
+            gap_spread: self.gap_spread,
+            tail_rate: self.tail_rate,
+            tail_factor: self.tail_factor,
+            reply_spread: self.reply_spread,
+            stall_rate: self.stall_rate,
+            stall: std::time::Duration::from_millis(self.stall_ms),
+        }
+    }
 }
 
 /// `[[models]]`.

@@ -110,6 +110,24 @@ impl Config {
                 if !(0.0..=1.0).contains(&p.mock.fail_rate) {
                     errs.push(format!("{place}.mock.fail_rate: must be within 0..1"));
                 }
+                for (name, v) in [
+                    ("tail_rate", p.mock.tail_rate),
+                    ("stall_rate", p.mock.stall_rate),
+                ] {
+                    if !(0.0..=1.0).contains(&v) {
+                        errs.push(format!("{place}.mock.{name}: must be within 0..1"));
+                    }
+                }
+                for (name, v) in [
+                    ("ttft_spread_ms", p.mock.ttft_spread_ms),
+                    ("gap_spread", p.mock.gap_spread),
+                    ("tail_factor", p.mock.tail_factor),
+                    ("reply_spread", p.mock.reply_spread),
+                ] {
+                    if !v.is_finite() || v < 0.0 {
+                        errs.push(format!("{place}.mock.{name}: must be >= 0"));
+                    }
+                }
                 if p.mock.tokens_per_s < 0.0 || !p.mock.tokens_per_s.is_finite() {
                     errs.push(format!("{place}.mock.tokens_per_s: must be >= 0"));
                 }

@@ -48,9 +48,19 @@ pub enum Counter {
     BodyBytes,
     /// Requests shed with 503 because their body would have passed that bound.
     BodyShed,
+    /// `mock-upstream`: answers given (any status).
+    MockReplies,
+    /// `mock-upstream`: injected failures (`--fail-rate`: error statuses and cut streams).
+    MockInjectedFailures,
+    /// `mock-upstream`: streams cut (injected, or asked by a `cut-` model).
+    MockCutStreams,
+    /// `mock-upstream`: streams that stall once (`--stall-rate`).
+    MockStalls,
+    /// `mock-upstream`: output tokens of its 200 answers.
+    MockOutputTokens,
 }
 
-const COUNTERS: usize = Counter::BodyShed as usize + 1;
+const COUNTERS: usize = Counter::MockOutputTokens as usize + 1;
 
 const NAMES: [(&str, &str, &str); COUNTERS] = [
     (
@@ -117,6 +127,31 @@ const NAMES: [(&str, &str, &str); COUNTERS] = [
         "counter",
         "Requests shed with 503: their body would pass max_body_memory_per_worker.",
     ),
+    (
+        "switchyard_mock_replies_total",
+        "counter",
+        "Mock provider answers (mock-upstream).",
+    ),
+    (
+        "switchyard_mock_injected_failures_total",
+        "counter",
+        "Mock provider injected failures: error statuses and cut streams.",
+    ),
+    (
+        "switchyard_mock_cut_streams_total",
+        "counter",
+        "Mock provider streams cut mid-answer.",
+    ),
+    (
+        "switchyard_mock_stalls_total",
+        "counter",
+        "Mock provider streams that stall once midway.",
+    ),
+    (
+        "switchyard_mock_output_tokens_total",
+        "counter",
+        "Mock provider output tokens answered.",
+    ),
 ];
 
 /// One worker's counters, padded to their own cache lines.
@@ -148,7 +183,7 @@ impl CoreStats {
         s.store(s.load(Ordering::Relaxed).wrapping_sub(1), Ordering::Relaxed);
     }
 
-    /// Adds `n` (a gauge of bytes). Only the owning worker calls this.
+    /// Adds `n` (a gauge of bytes, or a counter of tokens). Only the owning worker calls this.
     #[inline]
     pub fn add(&self, c: Counter, n: u64) {
         let s = &self.slots[c as usize];

@@ -133,7 +133,17 @@
 //! `ttft_ms` is the wait before the first content: for a stream, before the first content event
 //! (the framing events go out at once); otherwise before the response. `tokens_per_s` paces the
 //! stream; a non-streaming reply also waits the time its words would have taken, so both modes
-//! take as long end to end.
+//! take as long end to end. Paced events are scheduled from the previous one's due time, and
+//! waits end within microseconds of it (`netio::sleep_until_precise`), so a driver measuring
+//! the mock sees the configured timing, not the timer wheel's millisecond rounding.
+//!
+//! # Realism (opt-in)
+//! With `spread` set (see `timing`; `mock-upstream --ttft-spread-ms`, `--gap-spread`,
+//! `--tail-rate`, `--tail-factor`, `--reply-spread`, `--stall-rate`, `--stall-ms`, or the same
+//! keys under `[providers.mock]`): TTFT and gaps are drawn log-normally around their means with
+//! an optional heavy tail, reply lengths around `reply_tokens` (still capped by the request's
+//! own bound), and a stream may stall once midway. Every spread is 0 by default, and then
+//! nothing is drawn: the mock stays deterministic for the tests that rely on it.
 
 mod anthropic;
 mod chat;
@@ -150,6 +160,7 @@ mod tests;
 mod tests_strict;
 #[cfg(test)]
 mod tests_turns;
+pub mod timing;
 mod tools;
 mod validate;
 pub mod wire;
@@ -201,6 +212,8 @@ pub struct MockOptions {
     pub fail_rate: f64,
     /// Seed of the failure generator.
     pub seed: u64,
+    /// Spreads, tails, reply-length spread and stalls (see `timing`); none by default.
+    pub spread: timing::Spread,
 }
 
 impl Default for MockOptions {
@@ -211,6 +224,7 @@ impl Default for MockOptions {
             reply_tokens: 16,
             fail_rate: 0.0,
             seed: 0,
+            spread: timing::Spread::default(),
         }
     }
 }
@@ -228,6 +242,10 @@ pub struct MockReply {
     pub stream: Option<MockStream>,
     /// Wait this long before writing the status line.
     pub first_byte_delay: Duration,
+    /// Whether this answer is an injected failure (`fail_rate`: an error status or a cut).
+    pub injected: bool,
+    /// Output tokens of a 200 answer (0 otherwise, and for a stream that will be cut).
+    pub output_tokens: u64,
 }
 
 /// The mock provider. One per worker: the generators live in `Cell`s, so it is `!Sync`.
@@ -387,11 +405,17 @@ impl Mock {
             );
         }
         let mut cut = hooks.cut && req.stream;
+        let mut injected = false;
         match self.injected_failure(req.stream) {
             Some(Injected::Fail(f)) => {
-                return error_reply(Some(endpoint), f, ttft.saturating_add(slow))
+                let mut r = error_reply(Some(endpoint), f, ttft.saturating_add(slow));
+                r.injected = true;
+                return r;
             }
-            Some(Injected::Cut) => cut = true,
+            Some(Injected::Cut) => {
+                cut = true;
+                injected = true;
+            }
             None => {}
         }
 
@@ -404,8 +428,18 @@ impl Mock {
         let stream = req.stream;
         let reply = self.build(endpoint, req);
         let gap = self.gap();
+        // Draws only when asked to vary, so the default mock stays deterministic.
+        let varied = timing::Timing::varies(&self.opts.spread).then(|| {
+            let pieces = u32::try_from(reply.output_tokens()).unwrap_or(u32::MAX);
+            timing::Timing::new(xorshift(&self.rng), ttft, gap, self.opts.spread, pieces)
+        });
+        let ttft = varied.as_ref().map_or(ttft, |t| t.ttft());
+        // A cut stream never delivers its answer: its tokens are not counted as answered.
+        let output_tokens = if cut { 0 } else { reply.output_tokens() };
         if stream {
             return MockReply {
+                injected,
+                output_tokens,
                 status: 200,
                 content_type: EVENT_STREAM,
                 body: Vec::new(),
@@ -417,6 +451,7 @@ impl Mock {
                         cut,
                         error: hooks.error,
                     },
+                    varied,
                 )),
                 first_byte_delay: slow,
             };
@@ -429,11 +464,13 @@ impl Mock {
         }
         let words = u32::try_from(reply.output_tokens()).unwrap_or(u32::MAX);
         let generation = gap.saturating_mul(words.saturating_sub(1));
-        json_reply(
+        let mut r = json_reply(
             200,
             body,
             ttft.saturating_add(slow).saturating_add(generation),
-        )
+        );
+        r.output_tokens = output_tokens;
+        r
     }
 
     /// The pause between streamed words.
@@ -471,10 +508,15 @@ impl Mock {
     /// Builds the reply with fresh ids.
     fn build(&self, endpoint: Endpoint, req: request::Request) -> Reply {
         let now = now();
+        let words = timing::reply_tokens(
+            &self.rng,
+            self.opts.reply_tokens,
+            self.opts.spread.reply_spread,
+        );
         Reply::new(
             endpoint,
             req,
-            self.opts.reply_tokens,
+            words,
             &mut |prefix| self.new_id(prefix, now),
             now.as_secs(),
         )
@@ -509,6 +551,8 @@ fn json_reply(status: u16, body: Vec<u8>, delay: Duration) -> MockReply {
         body,
         stream: None,
         first_byte_delay: delay,
+        injected: false,
+        output_tokens: 0,
     }
 }
 

@@ -10,6 +10,7 @@
 
 use super::wire::MockWire;
 use super::{Mock, MockOptions};
+use crate::metrics::Counter;
 use crate::netio::{self, IoFail};
 use crate::server::conn::{Bufs, Incoming, Outcome, Request};
 use crate::server::worker::Worker;
@@ -19,12 +20,18 @@ use monoio::net::TcpStream;
 /// The mock provider as a service.
 pub struct MockServer {
     opts: MockOptions,
+    /// Requests answered by this worker's server, mixed into a set seed.
+    answered: std::cell::Cell<u64>,
 }
 
 impl MockServer {
-    /// A mock server with these options (the failure seed is drawn per request).
+    /// A mock server with these options (the seed of the draws is fresh per request unless
+    /// `opts.seed` is set).
     pub fn new(opts: MockOptions) -> MockServer {
-        MockServer { opts }
+        MockServer {
+            opts,
+            answered: std::cell::Cell::new(0),
+        }
     }
 }
 
@@ -40,14 +47,24 @@ impl Service for MockServer {
 
     async fn handle(
         &self,
-        _w: &Worker,
+        w: &Worker,
         req: &Request<'_>,
         _admitted: (),
         client: &mut TcpStream,
         bufs: &mut Bufs,
     ) -> Outcome {
         let timeout = req.table.limits.idle_timeout;
-        let mut seed = crate::trace::rand_u64();
+        // A set seed makes the run reproducible (per worker, request by request); without one
+        // every request draws a fresh seed.
+        let n = self.answered.get();
+        self.answered.set(n + 1);
+        let mut seed = if self.opts.seed == 0 {
+            crate::trace::rand_u64()
+        } else {
+            self.opts
+                .seed
+                .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        };
         if seed == 0 {
             seed = 1;
         }
@@ -57,6 +74,20 @@ impl Service for MockServer {
         });
         let method = req.head.method.as_str().unwrap_or("OTHER");
         let reply = m.handle(method.as_bytes(), req.path(), req.body);
+        let stats = w.stats();
+        stats.inc(Counter::MockReplies);
+        stats.add(Counter::MockOutputTokens, reply.output_tokens);
+        if reply.injected {
+            stats.inc(Counter::MockInjectedFailures);
+        }
+        if let Some(s) = &reply.stream {
+            if s.ends_abruptly() {
+                stats.inc(Counter::MockCutStreams);
+            }
+            if s.stalls() {
+                stats.inc(Counter::MockStalls);
+            }
+        }
         let status = reply.status;
         let mut wire = MockWire::new(reply);
         let mut out = std::mem::take(&mut bufs.wbuf);

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use super::reply::Reply;
+use super::timing::Timing;
 use super::{anthropic, chat, responses, Endpoint};
 
 /// Content events a cut or failing stream sends before it stops.
@@ -69,10 +70,20 @@ pub struct MockStream {
     ttft: Duration,
     gap: Duration,
     cut: bool,
+    /// Drawn delays instead of the fixed ones, when the mock varies (see `timing`).
+    timing: Option<Timing>,
+    /// Content pieces written so far.
+    pieces: u32,
 }
 
 impl MockStream {
-    pub(crate) fn new(reply: Reply, ttft: Duration, gap: Duration, ending: Ending) -> Self {
+    pub(crate) fn new(
+        reply: Reply,
+        ttft: Duration,
+        gap: Duration,
+        ending: Ending,
+        timing: Option<Timing>,
+    ) -> Self {
         let mut plan = Vec::with_capacity(16 + 2 * reply.text.ends.len());
         match reply.endpoint {
             Endpoint::ChatCompletions => chat::plan(&reply, &mut plan),
@@ -101,6 +112,8 @@ impl MockStream {
             ttft,
             gap,
             cut: ending.cut,
+            timing,
+            pieces: 0,
         }
     }
 
@@ -110,9 +123,15 @@ impl MockStream {
     pub fn next_event(&mut self, out: &mut Vec<u8>) -> Option<Duration> {
         let ev = *self.plan.get(self.step)?;
         let delay = match ev {
-            Ev::Piece(..) if self.started => self.gap,
+            Ev::Piece(..) if self.started => {
+                self.pieces += 1;
+                self.timing
+                    .as_ref()
+                    .map_or(self.gap, |t| t.gap(self.pieces))
+            }
             Ev::Piece(..) => {
                 self.started = true;
+                // The first piece's draw was made with the reply (it is the reply's TTFT).
                 self.ttft
             }
             _ => Duration::ZERO,
@@ -135,6 +154,13 @@ impl MockStream {
     /// the stream never produced). Known from the start, so it can be checked at any time.
     pub fn ends_abruptly(&self) -> bool {
         self.cut
+    }
+
+    /// Whether this stream will stall once midway (see `timing`).
+    pub fn stalls(&self) -> bool {
+        self.timing
+            .as_ref()
+            .is_some_and(|t| t.stall_before.is_some())
     }
 
     /// The full reply text, as the client will have assembled it from a complete stream

@@ -29,6 +29,12 @@ pub struct MockWire {
     /// An event already drawn from the stream, waiting for its delay to pass.
     pending: Vec<u8>,
     pending_delay: Option<Duration>,
+    /// When the pending event is due: paced events are scheduled from the previous one's due
+    /// time (the first from `first_byte_at`), not from when it was written, so the time the
+    /// writes take does not add up over a stream and `tokens_per_s` holds end to end.
+    pending_at: Option<Instant>,
+    /// When the last paced event was due.
+    paced_at: Option<Instant>,
     /// When the first byte may go out (the reply's `first_byte_delay` after creation).
     first_byte_at: Instant,
 }
@@ -50,6 +56,8 @@ impl MockWire {
             state: State::Head(reply),
             pending: Vec::new(),
             pending_delay: None,
+            pending_at: None,
+            paced_at: None,
         }
     }
 
@@ -91,7 +99,14 @@ impl MockWire {
                     if self.pending_delay.is_none() {
                         self.pending.clear();
                         match s.next_event(&mut self.pending) {
-                            Some(d) => self.pending_delay = Some(d),
+                            Some(d) => {
+                                self.pending_delay = Some(d);
+                                if !d.is_zero() {
+                                    let due = self.paced_at.unwrap_or(self.first_byte_at) + d;
+                                    self.paced_at = Some(due);
+                                    self.pending_at = Some(due);
+                                }
+                            }
                             None => {
                                 let clean = !s.ends_abruptly();
                                 if clean {
@@ -102,13 +117,13 @@ impl MockWire {
                             }
                         }
                     }
-                    let delay = self.pending_delay.unwrap_or_default();
-                    if !delay.is_zero() {
+                    if let Some(due) = self.pending_at {
                         if buf.len() > at {
                             // Hand over what is ready before waiting.
                             return Ok(buf.len() - at);
                         }
-                        wait_until(Instant::now() + delay, deadline).await?;
+                        wait_until(due, deadline).await?;
+                        self.pending_at = None;
                     }
                     write_chunk_header(buf, self.pending.len());
                     buf.extend_from_slice(&self.pending);
@@ -137,7 +152,8 @@ async fn wait_until(at: Instant, deadline: Instant) -> Result<(), IoFail> {
         return Err(IoFail::Timeout);
     }
     if at > Instant::now() {
-        monoio::time::sleep_until(at).await;
+        // Precise: the timing a bench measures against must be the timing configured.
+        crate::netio::sleep_until_precise(at).await;
     }
     Ok(())
 }

@@ -350,6 +350,7 @@ impl RouteTable {
                     reply_tokens: p.mock.reply_tokens,
                     fail_rate: p.mock.fail_rate,
                     seed: 0,
+                    spread: p.mock.spread(),
                 }),
             });
         }

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod capture;
+pub mod chromium;
 mod client;
 mod command;
 mod fixtures;

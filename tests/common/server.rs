@@ -105,14 +105,23 @@ impl Server {
         Server::start(dir, &args, &[], "gateway", true)
     }
 
-    /// `switchyard mock-upstream --listen 127.0.0.1:0`.
+    /// `switchyard mock-upstream --listen 127.0.0.1:0 --workers 1`.
     pub fn mock_upstream() -> Server {
+        Server::mock_upstream_with(&[])
+    }
+
+    /// `switchyard mock-upstream --listen 127.0.0.1:0 --workers 1` with more flags
+    /// (`--ttft-ms`, `--tokens-per-s`, `--fail-rate`, ...); waits for the admin line too when
+    /// they include `--admin-listen`.
+    pub fn mock_upstream_with(extra: &[&str]) -> Server {
         let dir = temp_dir("mock");
-        let args: Vec<String> = ["mock-upstream", "--listen", "127.0.0.1:0", "--workers", "1"]
+        let mut args: Vec<String> = ["mock-upstream", "--listen", "127.0.0.1:0", "--workers", "1"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        Server::start(dir, &args, &[], "mock provider", false)
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let admin = extra.contains(&"--admin-listen");
+        Server::start(dir, &args, &[], "mock provider", admin)
     }
 
     fn start(
