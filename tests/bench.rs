@@ -439,7 +439,9 @@ fn the_realistic_mock_varies_within_max_tokens_and_stalls() {
     ]);
     let r = bench_json(&["--url", &url(&mock), "--stream", "--requests", "2"]);
     let max = f(&r, &["itl_ms", "max"]);
-    assert!((300.0..300.0 + SLACK_MS).contains(&max), "stall {max}: {r}");
+    // One stall of 300 ms per stream, never two (600): the upper bound leaves a loaded
+    // machine's scheduling room, which the stall's length is not about.
+    assert!((300.0..400.0).contains(&max), "stall {max}: {r}");
     // The mock counts its stalls.
     assert_eq!(mock.metric("switchyard_mock_stalls_total"), 2);
     assert_eq!(mock.metric("switchyard_mock_replies_total"), 2);
