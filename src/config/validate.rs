@@ -275,6 +275,15 @@ impl Config {
         {
             errs.push("state.redis_url: must be redis://host:port".into());
         }
+        if let Some(other) = self.state.limits_sync.unknown() {
+            errs.push(format!(
+                "state.limits_sync: {other:?} is not one of {}",
+                known_names::<LimitsSync>()
+            ));
+        }
+        if !(10..=60_000).contains(&self.state.limits_sync_ms) {
+            errs.push("state.limits_sync_ms: must be between 10 and 60000".into());
+        }
         if self.state.ttl_s == 0 {
             errs.push("state.ttl_s: must be greater than 0".into());
         }

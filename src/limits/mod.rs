@@ -20,6 +20,7 @@
 //! counted locally (fail open), logged once per outage.
 
 pub mod shared;
+pub mod sync;
 
 use crate::config::RateLimitConfig;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -48,6 +49,14 @@ impl Slot {
         } else {
             ([0, 0], [0, 0])
         }
+    }
+
+    /// Sets the counts of the window starting at `ws` (owner only: the sync thread).
+    fn set(&self, ws: u64, cur: Counts, prev: Counts) {
+        for (a, v) in self.cur.iter().zip(cur).chain(self.prev.iter().zip(prev)) {
+            a.store(v, Relaxed);
+        }
+        self.start_ms.store(ws, Relaxed);
     }
 
     /// Adds `v` (owner only), rotating first.
@@ -159,6 +168,11 @@ pub struct Limiter {
     /// Its Redis key prefix when shared (`sy:l:{project}` or `sy:l:{project}:t:{digest}`).
     pub key: Vec<u8>,
     slots: Box<[Slot]>,
+    /// The other gateways' counts as of the last batched sync (zero without one).
+    remote: Slot,
+    /// What the batched sync has added to Redis of this gateway's counts: the window it
+    /// was for, and [requests, tokens]. Written by the sync thread only.
+    pushed: Slot,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -174,11 +188,29 @@ impl Limiter {
             cfg,
             key,
             slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
+            remote: Slot::default(),
+            pushed: Slot::default(),
         }
     }
 
-    /// This gateway's (current, previous) counts, all workers.
+    /// The (current, previous) counts this gateway checks against: its own, all workers, plus
+    /// the other gateways' as of the last batched sync.
     pub fn counts(&self, now: u64) -> (Counts, Counts) {
+        let w = self.cfg.window_ms.max(1);
+        let ws = window_start(now, w);
+        let (mut cur, mut prev) = self.remote.read(ws, w);
+        for s in self.slots.iter() {
+            let (c, p) = s.read(ws, w);
+            for i in 0..2 {
+                cur[i] += c[i];
+                prev[i] += p[i];
+            }
+        }
+        (cur, prev)
+    }
+
+    /// This gateway's own (current, previous) counts, all workers.
+    pub fn local_counts(&self, now: u64) -> (Counts, Counts) {
         let w = self.cfg.window_ms.max(1);
         let ws = window_start(now, w);
         let (mut cur, mut prev) = ([0u64; 2], [0u64; 2]);
