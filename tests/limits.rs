@@ -287,7 +287,8 @@ fn batched_gateways_alternating_stay_within_the_bound() {
             .unwrap_or(0)
     };
     let a = most_in_span(&admitted[0]).max(most_in_span(&admitted[1]));
-    let bound = (2 - 1) * a + (WORKERS - 1);
+    const GATEWAYS: usize = 2;
+    let bound = (GATEWAYS - 1) * a + (WORKERS - 1);
     eprintln!(
         "admitted {total} (per gateway {} + {}) for rpm {RPM}; bound {bound} (a = {a} in {span:?})",
         admitted[0].len(),

@@ -14,10 +14,16 @@
 //! across N workers, each may admit against a sum that lacks the others' in-flight adds: the
 //! over-admission is at most N−1 requests (and their tokens) per window.
 //!
-//! Shared counting (`[state] backend = "redis"`, [`shared`]): one script call per request
-//! checks every limit that applies and counts the request in one atomic step, so the gateways
-//! sharing the Redis never over-admit; when Redis does not answer the request is served and
-//! counted locally (fail open), logged once per outage.
+//! Shared counting (`[state] backend = "redis"`), by `[state] limits_sync`:
+//! - `exact` ([`shared`]): one script call per request checks every limit that applies and
+//!   counts the request in one atomic step, so the gateways sharing the Redis never
+//!   over-admit; when Redis does not answer the request is served and counted locally (fail
+//!   open), logged once per outage. Costs a Redis round trip per limited request.
+//! - `batched` ([`sync`]): the workers check and count locally as above, against their own
+//!   gateway's counts plus the other gateways' (`remote`), which one thread per gateway trades
+//!   with Redis every `limits_sync_ms`. No round trip on the request path; over-admission per
+//!   window of at most `(gateways − 1) × (admissions per gateway in two sync intervals) +
+//!   (workers − 1)` (derivation in [`sync`]).
 
 pub mod shared;
 pub mod sync;

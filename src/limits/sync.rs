@@ -352,3 +352,39 @@ impl Conn {
         Ok(replies)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RateLimitConfig;
+
+    #[test]
+    fn batched_keys_never_meet_exact_keys() {
+        assert_eq!(batched_key(b"sy:l:team"), b"sy:lb:team".to_vec());
+        assert_eq!(
+            batched_key(b"sy:l:team:t:0011aabb"),
+            b"sy:lb:team:t:0011aabb".to_vec()
+        );
+        assert!(!batched_key(b"sy:l:x").starts_with(b"sy:l:"));
+    }
+
+    #[test]
+    fn remote_counts_are_checked_but_not_pushed() {
+        let cfg = RateLimitConfig {
+            rpm: 10,
+            tpm: 0,
+            window_ms: 60_000,
+        };
+        let l = Limiter::new(cfg, b"sy:l:p".to_vec(), 2);
+        let t = 6_000_000;
+        l.add(0, t, 5);
+        l.add(1, t + 1, 5);
+        l.remote.set(t, [7, 70], [3, 30]);
+        assert_eq!(l.local_counts(t + 2), ([2, 10], [0, 0]));
+        assert_eq!(l.counts(t + 2), ([9, 80], [3, 30]));
+        // 9 + 3 × (1 − 2/60000) + 1 > 10: the other gateways' counts refuse it.
+        assert!(l.check_local(t + 2, 1).is_err());
+        // Next window: what was current is now the previous window, for remote as for local.
+        assert_eq!(l.counts(t + 60_000), ([0, 0], [9, 80]));
+    }
+}
