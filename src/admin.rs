@@ -73,7 +73,9 @@ fn metrics(shared: &Shared) -> String {
          # HELP switchyard_config_generation Route snapshots published since start (1 = the first).\n# TYPE switchyard_config_generation gauge\nswitchyard_config_generation {}\n\
          # HELP switchyard_build_info The running build.\n# TYPE switchyard_build_info gauge\nswitchyard_build_info{{version=\"{}\"}} 1\n\
          # HELP switchyard_otlp_spans_exported_total Request spans the OTLP collector accepted.\n# TYPE switchyard_otlp_spans_exported_total counter\nswitchyard_otlp_spans_exported_total {}\n\
-         # HELP switchyard_otlp_spans_dropped_total Request spans dropped: the exporter's queue was full, or the collector refused, rejected or never answered their export.\n# TYPE switchyard_otlp_spans_dropped_total counter\nswitchyard_otlp_spans_dropped_total {}\n",
+         # HELP switchyard_otlp_spans_dropped_total Request spans dropped: the exporter's queue was full, or the collector refused, rejected or never answered their export.\n# TYPE switchyard_otlp_spans_dropped_total counter\nswitchyard_otlp_spans_dropped_total {}\n\
+         # HELP switchyard_limits_sync_passes_total Batched rate-limit sync passes with Redis that completed.\n# TYPE switchyard_limits_sync_passes_total counter\nswitchyard_limits_sync_passes_total {}\n\
+         # HELP switchyard_limits_sync_failures_total Batched rate-limit sync passes that failed (Redis down, slow or refusing).\n# TYPE switchyard_limits_sync_failures_total counter\nswitchyard_limits_sync_failures_total {}\n",
         crate::usage::ledger::dropped(),
         crate::usage::ledger::depth(),
         r.ok.load(Ordering::Relaxed),
@@ -82,6 +84,8 @@ fn metrics(shared: &Shared) -> String {
         env!("CARGO_PKG_VERSION"),
         crate::otlp::exported(),
         crate::otlp::dropped(),
+        crate::limits::sync::passes(),
+        crate::limits::sync::failures(),
     );
     text
 }

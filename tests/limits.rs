@@ -164,6 +164,176 @@ fn redis_gone_fails_open_to_local_counting() {
     });
 }
 
+/// `[state]` for batched sharing: `limits_sync = "batched"` every `ms`.
+fn batched_state(url: &str, ms: u64) -> String {
+    redis_state(url) + &format!("limits_sync = \"batched\"\nlimits_sync_ms = {ms}\n")
+}
+
+/// Polls `gw`'s completed sync passes until `n` more have completed than now, so a pass that
+/// started after this call has finished.
+fn wait_passes(gw: &Server, n: u64) {
+    const PASSES: &str = "switchyard_limits_sync_passes_total";
+    let start = gw.metric(PASSES);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.metric(PASSES) < start + n {
+        assert!(Instant::now() < deadline, "no sync pass in 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The names of the keys under `pattern`.
+fn keys(redis: &RedisServer, pattern: &str) -> Vec<String> {
+    match redis.query(&[b"KEYS", pattern.as_bytes()]) {
+        switchyard::redis::Value::Array(v) => v
+            .iter()
+            .map(|k| String::from_utf8_lossy(k.as_bytes().unwrap_or_default()).into_owned())
+            .collect(),
+        v => panic!("KEYS: {v:?}"),
+    }
+}
+
+#[test]
+fn batched_gateways_see_each_others_counts_after_a_sync() {
+    let redis = RedisServer::start();
+    let up = Capture::ok();
+    let cfg = limited_config(
+        &up,
+        "limits = { rpm = 20, window_ms = 3600000 }",
+        2,
+        &batched_state(&redis.url(0), 20),
+    );
+    let a = Server::serve(&cfg, &key_env());
+    let b = Server::serve(&cfg, &key_env());
+    // B idle: A alone admits exactly the limit (its own counts are exact for one client).
+    let mut ok = 0;
+    loop {
+        let r = chat(a.addr, TOKEN);
+        if r.status == 429 {
+            assert_error(&r, 429, Shape::OpenAi, "rate_limit_error");
+            assert!(retry_after(&r) >= 1);
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.dump());
+        ok += 1;
+        assert!(ok <= 20, "A admitted past its limit");
+    }
+    assert_eq!(ok, 20);
+    // A pushes (a pass that started after its last admission), then B pulls.
+    wait_passes(&a, 2);
+    wait_passes(&b, 2);
+    let r = chat(b.addr, TOKEN);
+    assert_error(&r, 429, Shape::OpenAi, "rate_limit_error");
+    assert!(retry_after(&r) >= 1);
+    assert_eq!(up.requests().len(), 20, "a refused request went upstream");
+    // Batched keys only: the exact mode's script keys are never written.
+    let batched = keys(&redis, "sy:lb:default:*");
+    assert!(!batched.is_empty(), "no batched key in redis");
+    assert_eq!(keys(&redis, "sy:l:*"), Vec::<String>::new());
+}
+
+#[test]
+fn batched_gateways_alternating_stay_within_the_bound() {
+    const RPM: usize = 200;
+    const SYNC_MS: u64 = 10;
+    const WORKERS: usize = 2;
+    let redis = RedisServer::start();
+    let up = Capture::ok();
+    let cfg = limited_config(
+        &up,
+        &format!("limits = {{ rpm = {RPM}, window_ms = 3600000 }}"),
+        WORKERS,
+        &batched_state(&redis.url(0), SYNC_MS),
+    );
+    let gws = [
+        Server::serve(&cfg, &key_env()),
+        Server::serve(&cfg, &key_env()),
+    ];
+    // Both gateways syncing before the first request.
+    gws.iter().for_each(|g| wait_passes(g, 1));
+    // Alternate, paced at about a request per 2 ms (a load shape, not a wait: it keeps what a
+    // gateway admits per sync interval well under the limit), until both gateways have
+    // refused 10 in a row.
+    let start = Instant::now();
+    let mut admitted: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let mut refused_run = [0usize; 2];
+    let mut i = 0;
+    while refused_run.iter().any(|&n| n < 10) {
+        let g = i % 2;
+        i += 1;
+        assert!(i < 20 * RPM, "never refused: {refused_run:?}");
+        let r = chat(gws[g].addr, TOKEN);
+        match r.status {
+            200 => {
+                admitted[g].push(start.elapsed());
+                refused_run[g] = 0;
+            }
+            429 => {
+                assert_error(&r, 429, Shape::OpenAi, "rate_limit_error");
+                assert!(retry_after(&r) >= 1);
+                refused_run[g] += 1;
+            }
+            s => panic!("status {s}:\n{}", r.dump()),
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let total = admitted[0].len() + admitted[1].len();
+    // The documented bound: what one gateway admits in two sync intervals (push lag + pull
+    // lag), measured here over a span with room for scheduling delays on a busy machine.
+    let span = Duration::from_millis(2 * SYNC_MS + 100);
+    let most_in_span = |ts: &[Duration]| {
+        (0..ts.len())
+            .map(|k| ts[k..].iter().take_while(|&&t| t - ts[k] <= span).count())
+            .max()
+            .unwrap_or(0)
+    };
+    let a = most_in_span(&admitted[0]).max(most_in_span(&admitted[1]));
+    const GATEWAYS: usize = 2;
+    let bound = (GATEWAYS - 1) * a + (WORKERS - 1);
+    eprintln!(
+        "admitted {total} (per gateway {} + {}) for rpm {RPM}; bound {bound} (a = {a} in {span:?})",
+        admitted[0].len(),
+        admitted[1].len()
+    );
+    assert!(total >= RPM, "under-admitted: {total} < {RPM}");
+    assert!(
+        total <= RPM + bound,
+        "over-admitted past the bound: {total} > {RPM} + {bound}"
+    );
+    // The run can tell shared counts from none: unshared, each would admit the limit.
+    assert!(RPM + bound < 2 * RPM, "bound {bound} too loose to tell");
+    assert!(!admitted[0].is_empty() && !admitted[1].is_empty());
+    assert_eq!(
+        up.requests().len(),
+        total,
+        "a refused request went upstream"
+    );
+}
+
+#[test]
+fn batched_redis_gone_keeps_counting_locally() {
+    let mut redis = RedisServer::start();
+    let up = Capture::ok();
+    let cfg = limited_config(
+        &up,
+        "limits = { rpm = 3, window_ms = 3600000 }",
+        1,
+        &batched_state(&redis.url(0), 20),
+    );
+    let gw = Server::serve(&cfg, &key_env());
+    wait_passes(&gw, 1);
+    redis.kill();
+    assert_eq!(chat(gw.addr, TOKEN).status, 200);
+    assert_eq!(chat(gw.addr, TOKEN).status, 200);
+    assert_eq!(chat(gw.addr, TOKEN).status, 200);
+    let r = chat(gw.addr, TOKEN);
+    assert_error(&r, 429, Shape::OpenAi, "rate_limit_error");
+    assert!(retry_after(&r) >= 1);
+    gw.wait_log("the sync's outage warning", |l| {
+        l.contains("batched sync cannot reach redis")
+    });
+    assert!(gw.metric("switchyard_limits_sync_failures_total") >= 1);
+}
+
 /// Added latency of the limits on the request path: none, local counting, and shared through
 /// Redis (one script call per request). Prints p50/p99; asserts nothing about time.
 /// `cargo test --release --test limits -- --ignored --nocapture measure`

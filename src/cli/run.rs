@@ -2,7 +2,7 @@
 //! line, then take signals on the main thread (`SIGHUP` reloads, `SIGTERM`/`SIGINT` drain).
 
 use super::{build_table, workers_for, DNS_REFRESH, EXIT_RUNTIME};
-use crate::config::Config;
+use crate::config::{Config, LimitsSync, StateBackend};
 use crate::metrics::{self, Counter};
 use crate::route::Routes;
 use crate::server::worker::{self, Shared};
@@ -49,6 +49,22 @@ pub(super) fn run_server<S: Service>(
                 return EXIT_RUNTIME;
             }
         };
+    // Batched limits: the sync thread's Redis, resolved here (it may block on DNS).
+    let limits_sync = match &state {
+        Some(_)
+            if cfg.state.backend.get() == StateBackend::Redis
+                && cfg.state.limits_sync.get() == LimitsSync::Batched =>
+        {
+            match crate::redis::RedisConfig::from_url(&cfg.state.redis_url) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("switchyard: state.redis_url: {e}");
+                    return EXIT_RUNTIME;
+                }
+            }
+        }
+        _ => None,
+    };
     use std::os::fd::AsRawFd;
     let shared = Arc::new(Shared {
         routes,
@@ -60,6 +76,7 @@ pub(super) fn run_server<S: Service>(
         config_path,
         reloads: Default::default(),
         running: Default::default(),
+        limits_batched: limits_sync.is_some(),
     });
     let admin = if cfg.server.admin_listen.is_empty() {
         None
@@ -78,6 +95,19 @@ pub(super) fn run_server<S: Service>(
         worker::Driver::Legacy => {
             "legacy (epoll) driver: io_uring unavailable or MONOIO_FORCE_LEGACY_DRIVER set"
         }
+    };
+    let sync = match limits_sync {
+        Some(r) => {
+            let every = Duration::from_millis(cfg.state.limits_sync_ms);
+            match crate::limits::sync::start(shared.clone(), r, every) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("switchyard: cannot start the rate limits' sync thread: {e}");
+                    return EXIT_RUNTIME;
+                }
+            }
+        }
+        None => None,
     };
     let handles = worker::start(shared.clone(), listeners, make);
     {
@@ -148,6 +178,10 @@ pub(super) fn run_server<S: Service>(
     // passed), after handing their last log batch over.
     for h in handles {
         let _ = h.join();
+    }
+    // One last pass, so the other gateways count what this one admitted last.
+    if let Some(t) = sync {
+        t.stop();
     }
     if crate::usage::ledger::enabled() {
         crate::info!(

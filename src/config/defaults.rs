@@ -105,6 +105,8 @@ impl Default for StateConfig {
             redis_url: String::new(),
             ttl_s: 30 * 24 * 3600,
             max_bytes: 1 << 30,
+            limits_sync: Choice::from(LimitsSync::Exact),
+            limits_sync_ms: 100,
         }
     }
 }

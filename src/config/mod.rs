@@ -72,6 +72,17 @@ names! {
     }
 }
 
+names! {
+    /// How rate limits are shared across gateways on Redis (`[state] limits_sync`).
+    LimitsSync {
+        /// One script call per limited request: never over-admits, adds a Redis round trip.
+        Exact = "exact",
+        /// Each gateway counts locally and trades its counts with Redis every
+        /// `limits_sync_ms`: no round trip per request, bounded over-admission.
+        Batched = "batched",
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -400,6 +411,10 @@ pub struct StateConfig {
     pub ttl_s: u64,
     /// Past this many bytes of live records the oldest are evicted; 0 = unlimited.
     pub max_bytes: u64,
+    /// With `backend = "redis"`: how rate limits are shared (exact or batched).
+    pub limits_sync: Choice<LimitsSync>,
+    /// With `limits_sync = "batched"`: how often each gateway trades its counts with Redis.
+    pub limits_sync_ms: u64,
 }
 
 /// `[usage]`: the usage ledger and the JSON access log, both written by one thread off the

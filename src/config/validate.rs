@@ -293,6 +293,15 @@ impl Config {
         {
             errs.push("state.redis_url: must be redis://host:port".into());
         }
+        if let Some(other) = self.state.limits_sync.unknown() {
+            errs.push(format!(
+                "state.limits_sync: {other:?} is not one of {}",
+                known_names::<LimitsSync>()
+            ));
+        }
+        if !(10..=60_000).contains(&self.state.limits_sync_ms) {
+            errs.push("state.limits_sync_ms: must be between 10 and 60000".into());
+        }
         if self.state.ttl_s == 0 {
             errs.push("state.ttl_s: must be greater than 0".into());
         }
@@ -714,6 +723,26 @@ mod tests {
                 "state.max_bytes: must be 0 (unlimited) or at least 1048576",
             ]
         );
+        assert_eq!(c.state.limits_sync.get(), LimitsSync::Exact);
+        assert_eq!(c.state.limits_sync_ms, 100);
+        let c = Config::parse(
+            &format!("{base}limits_sync = \"batched\"\nlimits_sync_ms = 10\n"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.state.limits_sync.get(), c.state.limits_sync_ms),
+            (LimitsSync::Batched, 10)
+        );
+        let p = problems(&format!(
+            "{base}limits_sync = \"lazy\"\nlimits_sync_ms = 5\n"
+        ));
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("state.limits_sync: \"lazy\" is not one of"),
+            "{p:?}"
+        );
+        assert_eq!(p[1], "state.limits_sync_ms: must be between 10 and 60000");
     }
 
     #[test]

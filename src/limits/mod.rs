@@ -14,12 +14,19 @@
 //! across N workers, each may admit against a sum that lacks the others' in-flight adds: the
 //! over-admission is at most N−1 requests (and their tokens) per window.
 //!
-//! Shared counting (`[state] backend = "redis"`, [`shared`]): one script call per request
-//! checks every limit that applies and counts the request in one atomic step, so the gateways
-//! sharing the Redis never over-admit; when Redis does not answer the request is served and
-//! counted locally (fail open), logged once per outage.
+//! Shared counting (`[state] backend = "redis"`), by `[state] limits_sync`:
+//! - `exact` ([`shared`]): one script call per request checks every limit that applies and
+//!   counts the request in one atomic step, so the gateways sharing the Redis never
+//!   over-admit; when Redis does not answer the request is served and counted locally (fail
+//!   open), logged once per outage. Costs a Redis round trip per limited request.
+//! - `batched` ([`sync`]): the workers check and count locally as above, against their own
+//!   gateway's counts plus the other gateways' (`remote`), which one thread per gateway trades
+//!   with Redis every `limits_sync_ms`. No round trip on the request path; over-admission per
+//!   window of at most `(gateways − 1) × (admissions per gateway in two sync intervals) +
+//!   (workers − 1)` (derivation in [`sync`]).
 
 pub mod shared;
+pub mod sync;
 
 use crate::config::RateLimitConfig;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -48,6 +55,14 @@ impl Slot {
         } else {
             ([0, 0], [0, 0])
         }
+    }
+
+    /// Sets the counts of the window starting at `ws` (owner only: the sync thread).
+    fn set(&self, ws: u64, cur: Counts, prev: Counts) {
+        for (a, v) in self.cur.iter().zip(cur).chain(self.prev.iter().zip(prev)) {
+            a.store(v, Relaxed);
+        }
+        self.start_ms.store(ws, Relaxed);
     }
 
     /// Adds `v` (owner only), rotating first.
@@ -159,6 +174,11 @@ pub struct Limiter {
     /// Its Redis key prefix when shared (`sy:l:{project}` or `sy:l:{project}:t:{digest}`).
     pub key: Vec<u8>,
     slots: Box<[Slot]>,
+    /// The other gateways' counts as of the last batched sync (zero without one).
+    remote: Slot,
+    /// What the batched sync has added to Redis of this gateway's counts: the window it
+    /// was for, and [requests, tokens]. Written by the sync thread only.
+    pushed: Slot,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -174,11 +194,29 @@ impl Limiter {
             cfg,
             key,
             slots: (0..workers.max(1)).map(|_| Slot::default()).collect(),
+            remote: Slot::default(),
+            pushed: Slot::default(),
         }
     }
 
-    /// This gateway's (current, previous) counts, all workers.
+    /// The (current, previous) counts this gateway checks against: its own, all workers, plus
+    /// the other gateways' as of the last batched sync.
     pub fn counts(&self, now: u64) -> (Counts, Counts) {
+        let w = self.cfg.window_ms.max(1);
+        let ws = window_start(now, w);
+        let (mut cur, mut prev) = self.remote.read(ws, w);
+        for s in self.slots.iter() {
+            let (c, p) = s.read(ws, w);
+            for i in 0..2 {
+                cur[i] += c[i];
+                prev[i] += p[i];
+            }
+        }
+        (cur, prev)
+    }
+
+    /// This gateway's own (current, previous) counts, all workers.
+    pub fn local_counts(&self, now: u64) -> (Counts, Counts) {
         let w = self.cfg.window_ms.max(1);
         let ws = window_start(now, w);
         let (mut cur, mut prev) = ([0u64; 2], [0u64; 2]);

@@ -13,7 +13,9 @@ use crate::server::worker::Worker;
 
 /// Admits the request under the project's `limits` and its token's `token_limits`, counting
 /// it, or refuses it with 429 and `retry-after`. Shared through Redis when the state backend
-/// is; when Redis does not answer, counted and checked locally (fail open).
+/// is: one script call per request (`limits_sync = "exact"`; when Redis does not answer,
+/// counted and checked locally: fail open), or local counts that the sync thread trades with
+/// Redis (`"batched"`, no round trip here).
 pub async fn limits(
     w: &Worker,
     req: &Request<'_>,
@@ -32,7 +34,13 @@ pub async fn limits(
     }
     let tokens = s.feats.input_tokens + s.feats.max_output;
     let now = stats::now_ms();
-    let shared = match w.shared.state.as_ref().and_then(|st| st.shared_client()) {
+    // Batched sync: the local counts hold the other gateways' as of the last sync pass.
+    let exact = if w.shared.limits_batched {
+        None
+    } else {
+        w.shared.state.as_ref().and_then(|st| st.shared_client())
+    };
+    let shared = match exact {
         Some(redis) => limits::shared::admit(&redis, &ls, now, tokens).await.ok(),
         None => None,
     };

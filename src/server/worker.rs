@@ -51,6 +51,9 @@ pub struct Shared {
     pub reloads: Reloads,
     /// Workers whose ring is up and accepting (for `/ready`).
     pub running: AtomicUsize,
+    /// `[state] limits_sync = "batched"` on Redis: the workers check and count rate limits
+    /// locally and the sync thread trades the counts with Redis (fixed at start).
+    pub limits_batched: bool,
 }
 
 /// What config reloads did. Touched only by reloads and the admin thread, never by a request.
