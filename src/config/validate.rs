@@ -298,6 +298,14 @@ impl Config {
                 "state.limits_sync: {other:?} is not one of {}",
                 known_names::<LimitsSync>()
             ));
+        } else if self.state.limits_sync.get() == LimitsSync::Batched
+            && self.state.backend.get() != StateBackend::Redis
+        {
+            // Said rather than ignored: without Redis there is nothing to sync with.
+            errs.push(
+                "state.limits_sync: \"batched\" trades counts through Redis; it needs backend = \"redis\""
+                    .into(),
+            );
         }
         if !(10..=60_000).contains(&self.state.limits_sync_ms) {
             errs.push("state.limits_sync_ms: must be between 10 and 60000".into());
@@ -725,8 +733,12 @@ mod tests {
         );
         assert_eq!(c.state.limits_sync.get(), LimitsSync::Exact);
         assert_eq!(c.state.limits_sync_ms, 100);
+        assert_eq!(
+            problems(&format!("{base}limits_sync = \"batched\"\n")),
+            ["state.limits_sync: \"batched\" trades counts through Redis; it needs backend = \"redis\""]
+        );
         let c = Config::parse(
-            &format!("{base}limits_sync = \"batched\"\nlimits_sync_ms = 10\n"),
+            &format!("{base}backend = \"redis\"\nredis_url = \"redis://127.0.0.1:6379\"\nlimits_sync = \"batched\"\nlimits_sync_ms = 10\n"),
             "t",
         )
         .unwrap();
