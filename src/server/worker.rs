@@ -107,6 +107,7 @@ impl Worker {
             xlate: Vec::new(),
             json: Vec::new(),
             sse: Default::default(),
+            iov: Default::default(),
             auth: None,
         })
     }
