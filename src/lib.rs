@@ -18,6 +18,7 @@ pub mod alloc_count;
 #[cfg(feature = "count-allocs")]
 #[global_allocator]
 static ALLOC: alloc_count::Counting = alloc_count::Counting;
+pub mod chores;
 pub mod cli;
 pub mod config;
 pub mod endpoint;
