@@ -50,42 +50,46 @@ impl Future for Rung {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::task::Wake;
 
-    /// A ring before the wait is kept; a ring during it wakes the waiter; each is taken once.
-    #[monoio::test_all(timer_enabled = true)]
-    async fn a_ring_is_neither_lost_nor_counted_twice() {
-        ring();
-        rung().await;
-        RUNG.with(|r| assert!(!r.get(), "the ring was consumed"));
-        let waiter = monoio::spawn(async {
-            rung().await;
-            7
-        });
-        // Let the waiter run (the runtime's queue is FIFO) and park, then ring it awake.
-        YieldOnce(false).await;
-        assert!(WAITER.with(|w| {
-            let x = w.take();
-            let some = x.is_some();
-            w.set(x);
-            some
-        }));
-        ring();
-        assert_eq!(waiter.await, 7);
+    /// Remembers being woken.
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
     }
 
-    /// Pending once (waking itself), so the runtime runs the tasks queued before it.
-    struct YieldOnce(bool);
+    fn poll(cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut rung()).poll(cx)
+    }
 
-    impl Future for YieldOnce {
-        type Output = ();
-
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 {
-                return Poll::Ready(());
-            }
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
+    /// A ring before the wait is kept; a ring during it wakes the waiter; each is taken once.
+    #[test]
+    fn a_ring_is_neither_lost_nor_counted_twice() {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        ring();
+        assert_eq!(poll(&mut cx), Poll::Ready(()), "a ring before the wait");
+        assert_eq!(poll(&mut cx), Poll::Pending, "the ring was taken once");
+        assert!(!flag.0.load(Ordering::SeqCst));
+        ring();
+        assert!(
+            flag.0.load(Ordering::SeqCst),
+            "the waiting housekeeper was woken"
+        );
+        assert_eq!(poll(&mut cx), Poll::Ready(()));
+        ring();
+        ring();
+        assert_eq!(poll(&mut cx), Poll::Ready(()));
+        assert_eq!(
+            poll(&mut cx),
+            Poll::Pending,
+            "two rings before a wait are one"
+        );
     }
 }
