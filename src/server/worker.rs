@@ -277,6 +277,7 @@ async fn accept_loop<S: Service>(
         }
     };
     crate::log::init_worker();
+    crate::usage::ledger::init_worker();
     shared.running.fetch_add(1, Ordering::Relaxed);
     let _running = Running(shared.clone());
     if let Some(state) = &shared.state {
@@ -329,11 +330,12 @@ async fn accept_loop<S: Service>(
     }
     drain(&worker).await;
     crate::log::flush_worker();
+    crate::usage::ledger::flush_worker();
 }
 
-/// Housekeeping off the request path: handing log batches over, the service's own (evicting
-/// stale upstream connections). It holds a timer only for work that is waiting (a batch to
-/// flush within [`crate::log::FLUSH_INTERVAL`] of its first line, a [`TICK_EVERY`] tick
+/// Housekeeping off the request path: handing log batches and usage ledger lines over, the
+/// service's own (evicting stale upstream connections). It holds a timer only for work that is
+/// waiting (a batch to flush within [`crate::log::FLUSH_INTERVAL`] of its first line, a [`TICK_EVERY`] tick
 /// while the service wants one) and otherwise sleeps until [`crate::chores::ring`]: an idle
 /// worker wakes for nothing. Shutdown needs no timer here: it shuts the listeners down, which
 /// ends the accept loop's wait.
@@ -343,7 +345,7 @@ async fn housekeeping<S: Service>(svc: Rc<S>) {
     let mut tick_at: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        if crate::log::pending() {
+        if crate::log::pending() || crate::usage::ledger::pending() {
             flush_at.get_or_insert(now + crate::log::FLUSH_INTERVAL);
         }
         if svc.wants_tick() {
@@ -366,6 +368,7 @@ async fn housekeeping<S: Service>(svc: Rc<S>) {
         if flush_at.is_some_and(|t| t <= now) {
             flush_at = None;
             crate::log::flush_worker();
+            crate::usage::ledger::flush_worker();
         }
         if tick_at.is_some_and(|t| t <= now) {
             tick_at = None;
