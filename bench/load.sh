@@ -8,9 +8,9 @@
 # nginx, paced SSE), load generators and probes on LOAD_CPU (1), so a proxy's max req/s is its
 # own, not bounded by the upstream's CPU on the same core. Targets: direct (the static nginx
 # upstream itself: the physical limit), nginx (a plain reverse proxy, access log off),
-# switchyard (per-request logging off: SWITCHYARD_LOG=warn, no access log), nginx-log and
-# switchyard-log (the same with each one's default per-request logging on: nginx's access log,
-# the gateway's info line and JSON access log; closed-loop rows only), peer (TensorZero's
+# switchyard (per-request logging off: SWITCHYARD_LOG=warn, no access log, no usage ledger),
+# nginx-log and switchyard-log (the same with each one's default per-request logging on: nginx's
+# access log; the gateway's info line, JSON access log and usage ledger; closed-loop rows only), peer (TensorZero's
 # gateway, or LiteLLM's proxy as a fallback).
 # Every round runs every target; figures are medians over rounds. Report: bench/results/latest.txt
 # and latest.json; raw tool outputs stay in the run directory it prints. See bench/README.md.
@@ -201,7 +201,8 @@ BENCH_KEY=sk-bench-0f3c9a1e7d5b2468
 # switchyard-log: the gateway as shipped, its default per-request logging on (the info line of
 # SWITCHYARD_LOG's default level and the JSON access log on stderr, here to a file).
 sed "s|^listen = .*|listen = \"127.0.0.1:$SY_LOG_PORT\"|" "$RUN/bench-config.toml" >"$RUN/bench-config-log.toml"
-printf '\n[usage]\naccess_log = ""\n' >>"$RUN/bench-config.toml"
+printf '\n[state]\npath = "%s"\n' "$RUN/state-log" >>"$RUN/bench-config-log.toml" # one store per process
+printf '\n[usage]\naccess_log = ""\nledger = ""\n' >>"$RUN/bench-config.toml"
 SWITCHYARD_LOG=warn BENCH_KEY=$BENCH_KEY on_server "$SWITCHYARD_BIN" serve --config "$RUN/bench-config.toml" \
     --workers 1 >"$RUN/switchyard.log" 2>&1 &
 SY_PID=$!
