@@ -4,9 +4,14 @@
 #   bash bench/load.sh            full run: 3 interleaved rounds (~17 minutes)
 #   bash bench/load.sh --quick    1 round, 2 s per run, for CI (~3 minutes once oha is installed)
 #
-# Servers under test run on core SERVER_CPU (0), one worker each; load generators and probes on
-# LOAD_CPU (1). Targets: direct (the static nginx upstream itself: the physical limit), nginx (a
-# plain reverse proxy), switchyard, peer (TensorZero's gateway, or LiteLLM's proxy as a fallback).
+# Proxies under test run on core SERVER_CPU (0), one worker each, alone; the upstreams (static
+# nginx, paced SSE), load generators and probes on LOAD_CPU (1), so a proxy's max req/s is its
+# own, not bounded by the upstream's CPU on the same core. Targets: direct (the static nginx
+# upstream itself: the physical limit), nginx (a plain reverse proxy, access log off),
+# switchyard (per-request logging off: SWITCHYARD_LOG=warn, no access log, no usage ledger),
+# nginx-log and switchyard-log (the same with each one's default per-request logging on: nginx's
+# access log; the gateway's info line, JSON access log and usage ledger; closed-loop rows only), peer (TensorZero's
+# gateway, or LiteLLM's proxy as a fallback).
 # Every round runs every target; figures are medians over rounds. Report: bench/results/latest.txt
 # and latest.json; raw tool outputs stay in the run directory it prints. See bench/README.md.
 #
@@ -113,8 +118,10 @@ fi
 # and killing that would leave its child running).
 on_server() { exec taskset -c "$SERVER_CPU" "$@"; }
 on_load() { taskset -c "$LOAD_CPU" "$@"; }
+# on_upstream CMD... &: as on_server, on the load generators' core (off the proxies' core).
+on_upstream() { exec taskset -c "$LOAD_CPU" "$@"; }
 
-read -r UP_PORT PACED_PORT PROXY_PORT SY_PORT LITELLM_PORT < <(python3 "$LIB/free_ports.py" 5)
+read -r UP_PORT PACED_PORT PROXY_PORT SY_PORT LITELLM_PORT PROXY_LOG_PORT SY_LOG_PORT < <(python3 "$LIB/free_ports.py" 7)
 
 # wait_port PORT PID NAME LOG: until PORT accepts, or fail with the tail of LOG.
 wait_port() {
@@ -133,10 +140,10 @@ log "start: static nginx upstream :$UP_PORT, paced SSE upstream :$PACED_PORT, ng
 python3 "$LIB/render.py" "$ROOT/bench/nginx/upstream.conf.in" "$RUN/upstream.conf" DIR="$RUN" PORT="$UP_PORT"
 python3 "$LIB/render.py" "$ROOT/bench/nginx/proxy.conf.in" "$RUN/proxy.conf" DIR="$RUN" PORT="$PROXY_PORT" \
     UP_PORT="$UP_PORT" PACED_PORT="$PACED_PORT"
-on_server nginx -p "$RUN" -e "$RUN/upstream.err" -c "$RUN/upstream.conf" >"$RUN/upstream.log" 2>&1 &
+on_upstream nginx -p "$RUN" -e "$RUN/upstream.err" -c "$RUN/upstream.conf" >"$RUN/upstream.log" 2>&1 &
 UP_PID=$!
 SERVER_PIDS+=("$UP_PID")
-on_server python3 "$LIB/paced_upstream.py" "$PACED_PORT" "$PACED_GAP_MS" >"$RUN/paced.log" 2>&1 &
+on_upstream python3 "$LIB/paced_upstream.py" "$PACED_PORT" "$PACED_GAP_MS" >"$RUN/paced.log" 2>&1 &
 PACED_PID=$!
 SERVER_PIDS+=("$PACED_PID")
 on_server nginx -p "$RUN" -e "$RUN/proxy.err" -c "$RUN/proxy.conf" >"$RUN/proxy.log" 2>&1 &
@@ -145,6 +152,14 @@ SERVER_PIDS+=("$PROXY_PID")
 wait_port "$UP_PORT" "$UP_PID" "nginx upstream" "$RUN/upstream.err"
 wait_port "$PACED_PORT" "$PACED_PID" "paced upstream" "$RUN/paced.log"
 wait_port "$PROXY_PORT" "$PROXY_PID" "nginx proxy" "$RUN/proxy.err"
+# nginx-log: the same proxy with its default access log (combined format, to a file).
+python3 "$LIB/render.py" "$ROOT/bench/nginx/proxy.conf.in" "$RUN/proxy-log.conf" DIR="$RUN" PORT="$PROXY_LOG_PORT" \
+    UP_PORT="$UP_PORT" PACED_PORT="$PACED_PORT"
+sed -i "s|access_log off;|access_log $RUN/proxy-log.access.log;|; s|/proxy.pid;|/proxy-log.pid;|" "$RUN/proxy-log.conf"
+on_server nginx -p "$RUN" -e "$RUN/proxy-log.err" -c "$RUN/proxy-log.conf" >"$RUN/proxy-log.log" 2>&1 &
+PROXY_LOG_PID=$!
+SERVER_PIDS+=("$PROXY_LOG_PID")
+wait_port "$PROXY_LOG_PORT" "$PROXY_LOG_PID" "nginx proxy with access log" "$RUN/proxy-log.err"
 
 log "start: switchyard :$SY_PORT ($SWITCHYARD_BIN)"
 cat >"$RUN/bench-config.toml" <<EOF
@@ -180,11 +195,24 @@ tokens = ["$TOKEN"]
 models = ["bench-model", "bench-paced"]
 policies = []
 EOF
-SWITCHYARD_LOG=warn BENCH_KEY=bench on_server "$SWITCHYARD_BIN" serve --config "$RUN/bench-config.toml" \
+# The provider key is one the fixtures cannot hold: the gateway withholds any answer that
+# echoes a fragment of it (a short word like "bench" is in the fixtures' text).
+BENCH_KEY=sk-bench-0f3c9a1e7d5b2468
+# switchyard-log: the gateway as shipped, its default per-request logging on (the info line of
+# SWITCHYARD_LOG's default level and the JSON access log on stderr, here to a file).
+sed "s|^listen = .*|listen = \"127.0.0.1:$SY_LOG_PORT\"|" "$RUN/bench-config.toml" >"$RUN/bench-config-log.toml"
+printf '\n[state]\npath = "%s"\n' "$RUN/state-log" >>"$RUN/bench-config-log.toml" # one store per process
+printf '\n[usage]\naccess_log = ""\nledger = ""\n' >>"$RUN/bench-config.toml"
+SWITCHYARD_LOG=warn BENCH_KEY=$BENCH_KEY on_server "$SWITCHYARD_BIN" serve --config "$RUN/bench-config.toml" \
     --workers 1 >"$RUN/switchyard.log" 2>&1 &
 SY_PID=$!
 SERVER_PIDS+=("$SY_PID")
 wait_port "$SY_PORT" "$SY_PID" "switchyard" "$RUN/switchyard.log"
+BENCH_KEY=$BENCH_KEY on_server "$SWITCHYARD_BIN" serve --config "$RUN/bench-config-log.toml" \
+    --workers 1 >"$RUN/switchyard-log.log" 2>&1 &
+SY_LOG_PID=$!
+SERVER_PIDS+=("$SY_LOG_PID")
+wait_port "$SY_LOG_PORT" "$SY_LOG_PID" "switchyard with logging" "$RUN/switchyard-log.log"
 
 # The peer: TensorZero's gateway from its PyPI wheel (bench/lib/peer_gateway.py), else LiteLLM.
 # The peers are installed into the bench's own virtual environment, never the user's Python.
@@ -304,8 +332,16 @@ declare -A API
 URL[translated]=http://127.0.0.1:$SY_PORT/v1/messages MODEL[translated]=bench-model
 PACED_URL[translated]=${URL[translated]} PACED_MODEL[translated]=bench-paced
 PID[translated]=$SY_PID API[translated]=messages
+# Both proxies again with their default per-request logging on, closed-loop rows only.
+TARGETS+=(nginx-log switchyard-log)
+URL[nginx-log]=http://127.0.0.1:$PROXY_LOG_PORT/v1/chat/completions
+PACED_URL[nginx-log]=http://127.0.0.1:$PROXY_LOG_PORT/paced/v1/chat/completions
+URL[switchyard-log]=http://127.0.0.1:$SY_LOG_PORT/v1/chat/completions PACED_URL[switchyard-log]=${URL[switchyard-log]}
+MODEL[nginx-log]=bench-model MODEL[switchyard-log]=bench-model
+PACED_MODEL[nginx-log]=bench-paced PACED_MODEL[switchyard-log]=bench-paced
+PID[nginx-log]=$PROXY_LOG_PID PID[switchyard-log]=$SY_LOG_PID
 # closed_only TARGET: the targets measured by the closed-loop rows only
-closed_only() { [ "$1" = translated ]; }
+closed_only() { [ "$1" = translated ] || [ "$1" = nginx-log ] || [ "$1" = switchyard-log ]; }
 if [ "$PEER_NAME" != none ]; then
     TARGETS+=(peer)
     URL[peer]=$PEER_URL PACED_URL[peer]=$PEER_URL

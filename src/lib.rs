@@ -19,6 +19,7 @@ pub mod bench;
 #[cfg(feature = "count-allocs")]
 #[global_allocator]
 static ALLOC: alloc_count::Counting = alloc_count::Counting;
+pub mod chores;
 pub mod cli;
 pub mod config;
 pub mod endpoint;

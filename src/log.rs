@@ -3,8 +3,9 @@
 //! Workers never write to stderr themselves (a write to a pipe or terminal can block, and a
 //! worker must not): they append lines to a per-worker buffer, which goes to the logger
 //! thread through a bounded channel when it passes [`FLUSH_BYTES`], on a warning or error, and
-//! every [`FLUSH_INTERVAL`] from a worker task. A full channel drops the batch (counted, and
-//! reported by the logger) rather than block. Buffers travel back to be reused, so logging
+//! within [`FLUSH_INTERVAL`] of its first line by the worker's housekeeping task (woken by
+//! that line, [`crate::chores`]; a worker with nothing logged has no flush timer). A full
+//! channel drops the batch (counted, and reported by the logger) rather than block. Buffers travel back to be reused, so logging
 //! allocates per batch at most, never per line. Other threads (main, admin, DNS) write
 //! directly, in one `write` call per line so lines never interleave.
 //!
@@ -137,6 +138,12 @@ pub fn init_worker() {
     }
 }
 
+/// Whether this worker holds lines not yet handed to the logger (its housekeeping then
+/// flushes within [`FLUSH_INTERVAL`]).
+pub fn pending() -> bool {
+    BATCH.with(|b| b.borrow().as_ref().is_some_and(|b| !b.is_empty()))
+}
+
 /// Hands this worker's batch to the logger thread, without blocking.
 pub fn flush_worker() {
     let Some(sink) = SINK.get() else { return };
@@ -195,6 +202,10 @@ pub fn write(level: Level, args: std::fmt::Arguments<'_>) {
         l.push(b'\n');
         let batched = BATCH.with(|b| match b.borrow_mut().as_mut() {
             Some(batch) => {
+                if batch.is_empty() {
+                    // The worker's housekeeping now has a flush to schedule.
+                    crate::chores::ring();
+                }
                 batch.extend_from_slice(&l);
                 Some(batch.len())
             }

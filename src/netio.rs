@@ -92,6 +92,106 @@ pub async fn write_range<S: AsyncWriteRent>(
     (r, b.map(|s| s.into_inner()).unwrap_or_default())
 }
 
+/// Room for the two iovecs of a [`write_pair`], kept with a request's buffers and reused: the
+/// kernel reads the iovec array itself, so it must sit on the heap (the op holding it moves
+/// after the submission entry is built), and allocating it per write would break the
+/// steady state's no-allocation-per-request rule.
+#[derive(Default)]
+pub struct IoVecs(Vec<libc::iovec>);
+
+/// `first` whole, then `second[start..end]`, as one `writev`; `iov` points at what is left.
+struct Pair {
+    first: Vec<u8>,
+    second: Vec<u8>,
+    start: usize,
+    end: usize,
+    iov: Vec<libc::iovec>,
+}
+
+impl Pair {
+    fn len(&self) -> usize {
+        self.first.len() + (self.end - self.start)
+    }
+
+    /// Points the iovecs at the bytes not yet written, `done` being written.
+    fn aim(&mut self, done: usize) {
+        self.iov.clear();
+        let a = &self.first[done.min(self.first.len())..];
+        let b = &self.second[self.start + done.saturating_sub(self.first.len())..self.end];
+        for s in [a, b] {
+            if !s.is_empty() {
+                self.iov.push(libc::iovec {
+                    iov_base: s.as_ptr() as *mut libc::c_void,
+                    iov_len: s.len(),
+                });
+            }
+        }
+    }
+}
+
+// SAFETY: the iovecs point into `first` and `second`, heap storage this value owns and leaves
+// untouched while the runtime holds it; the iovec array is itself on the heap (`iov`), so
+// moving the value moves none of what the pointers reach, and `aim` keeps every iovec inside
+// its buffer's initialized bytes.
+unsafe impl monoio::buf::IoVecBuf for Pair {
+    fn read_iovec_ptr(&self) -> *const libc::iovec {
+        self.iov.as_ptr()
+    }
+
+    fn read_iovec_len(&self) -> usize {
+        self.iov.len()
+    }
+}
+
+/// Writes all of `first`, then `second[start..end]`, in one `writev` (more only if the socket
+/// takes part of it), so a response head built apart from a relayed body leaves in the same
+/// segment as the body's first bytes without copying them. `first` comes back cleared and
+/// `second` untouched; both (and `iov`) empty after a timeout.
+pub async fn write_pair<S: AsyncWriteRent>(
+    s: &mut S,
+    first: &mut Vec<u8>,
+    iov: &mut IoVecs,
+    second: Vec<u8>,
+    start: usize,
+    end: usize,
+    deadline: Instant,
+) -> (Result<(), IoFail>, Vec<u8>) {
+    let mut pair = Pair {
+        first: std::mem::take(first),
+        second,
+        start,
+        end,
+        iov: std::mem::take(&mut iov.0),
+    };
+    let all = async move {
+        let mut done = 0;
+        loop {
+            pair.aim(done);
+            if done == pair.len() {
+                return (Ok(()), pair);
+            }
+            let (r, p) = s.writev(pair).await;
+            pair = p;
+            match r {
+                Ok(0) => return (Err(IoFail::Closed), pair),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(classify(&e)), pair),
+            }
+        }
+    };
+    match monoio::time::timeout_at(deadline, all).await {
+        Ok((r, mut pair)) => {
+            pair.iov.clear();
+            pair.first.clear();
+            *first = pair.first;
+            iov.0 = pair.iov;
+            (r, pair.second)
+        }
+        Err(_) => (Err(IoFail::Timeout), Vec::new()),
+    }
+}
+
 /// What a non-blocking one-byte peek at a socket found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peek {
@@ -195,5 +295,65 @@ impl std::future::Future for YieldNow {
         self.0 = true;
         cx.waker().wake_by_ref();
         std::task::Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use monoio::io::AsyncReadRentExt;
+    use monoio::net::{TcpListener, TcpStream};
+
+    /// The head, then exactly the asked range of the body, whatever the socket takes per call:
+    /// a body far larger than a socket buffer makes the kernel accept it in parts, which must
+    /// resume inside the right iovec.
+    #[monoio::test_all(timer_enabled = true)]
+    async fn write_pair_sends_head_then_range_across_partial_writes() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let head: Vec<u8> = (0..300u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let body: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
+        let (start, end) = (17, body.len() - 5);
+        let want: Vec<u8> = [&head[..], &body[start..end]].concat();
+        let total = want.len();
+        let reader = monoio::spawn(async move {
+            let (mut c, _) = l.accept().await.unwrap();
+            let (r, got) = c.read_exact(vec![0u8; total]).await;
+            r.unwrap();
+            got
+        });
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut first = head.clone();
+        let mut iov = IoVecs::default();
+        let deadline = after(std::time::Duration::from_secs(30));
+        let (r, back) = write_pair(&mut s, &mut first, &mut iov, body, start, end, deadline).await;
+        assert_eq!(r, Ok(()));
+        assert!(
+            first.is_empty() && first.capacity() >= head.len(),
+            "head buffer kept"
+        );
+        assert_eq!(back.len(), 8 << 20, "body handed back whole");
+        let got = reader.await;
+        assert!(got == want, "bytes differ from head + body[start..end]");
+    }
+
+    /// An empty range writes the head alone.
+    #[monoio::test_all(timer_enabled = true)]
+    async fn write_pair_with_empty_range_writes_the_head() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let reader = monoio::spawn(async move {
+            let (mut c, _) = l.accept().await.unwrap();
+            let (r, got) = c.read_exact(vec![0u8; 5]).await;
+            r.unwrap();
+            got
+        });
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut first = b"hello".to_vec();
+        let mut iov = IoVecs::default();
+        let deadline = after(std::time::Duration::from_secs(30));
+        let (r, _) = write_pair(&mut s, &mut first, &mut iov, vec![1, 2], 1, 1, deadline).await;
+        assert_eq!(r, Ok(()));
+        assert_eq!(reader.await, b"hello");
     }
 }

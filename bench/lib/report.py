@@ -16,7 +16,7 @@ import os
 import statistics
 import sys
 
-TARGETS = ["direct", "nginx", "switchyard", "translated", "peer"]
+TARGETS = ["direct", "nginx", "switchyard", "nginx-log", "switchyard-log", "translated", "peer"]
 GW = "switchyard"
 
 
@@ -124,7 +124,7 @@ def main() -> None:
         f"medians over rounds",
         f"switchyard {meta['switchyard']}, {meta['nginx']}, {peer_name}, {meta['wrk']}, "
         f"open loop: {meta['open_loop_version'] or 'none'}",
-        f"servers on CPU {meta['server_cpu']} (1 worker each), load on CPU {meta['load_cpu']}; "
+        f"proxies on CPU {meta['server_cpu']} (1 worker each), upstreams and load on CPU {meta['load_cpu']}; "
         f"{meta['nproc']} x {meta['cpu']}, kernel {meta['kernel']}, load avg at start "
         f"{meta['loadavg_start']}, at end {' '.join(meta['loadavg_end'])}",
         "",
@@ -211,6 +211,10 @@ def main() -> None:
         if "translated" in targets:
             ratios["translated/switchyard"] = rec.diff("translated", GW, mode, "closed", lambda r: r["rps"], ratio=True)
             ratios["translated/nginx"] = rec.diff("translated", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
+        if "switchyard-log" in targets and "nginx-log" in targets:
+            # Each with its default per-request logging on.
+            ratios["switchyard-log/nginx-log"] = rec.diff("switchyard-log", "nginx-log", mode, "closed",
+                                                          lambda r: r["rps"], ratio=True)
         if "peer" in targets:
             ratios["peer/nginx"] = rec.diff("peer", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
         f["throughput_ratios"] = ratios
@@ -239,7 +243,7 @@ def main() -> None:
     lines += ["", "MEMORY"]
     lines.append(f"  switchyard RSS: idle {fmt(m['switchyard_rss_idle_kib'])} KiB, under load (max) "
                  f"{fmt(m['switchyard_rss_load_kib'])} KiB, idle after load {fmt(m['switchyard_rss_idle_after_load_kib'])} KiB")
-    gw_targets = [t for t in targets if t not in ("direct", "translated")]
+    gw_targets = [t for t in targets if t not in ("direct", "translated", "nginx-log", "switchyard-log")]
     row(f"  {meta['idle_conns']} idle keep-alive connections", gw_targets)
     row("    RSS before / with them, KiB", [f"{fmt(idle.get(t, {}).get('rss_before_kib'))} / "
                                             f"{fmt(idle.get(t, {}).get('rss_open_kib'))}" for t in gw_targets])

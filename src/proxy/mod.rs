@@ -55,6 +55,10 @@ impl Service for Gateway {
         self.upstream.pool.evict_idle();
     }
 
+    fn wants_tick(&self) -> bool {
+        self.upstream.pool.wants_sweep()
+    }
+
     fn admit(
         &self,
         _w: &Worker,

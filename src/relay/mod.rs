@@ -1,8 +1,10 @@
 //! Relaying an answer to the client: whole bodies, and streams as they arrive.
 //!
-//! A stream goes out as: our response head and the trace event in one write, then every
-//! upstream read as one HTTP chunk, unchanged. The upstream's own chunked framing is decoded in
-//! place and the payload re-framed without a copy: the read buffer keeps [`RESERVE`] bytes in
+//! A stream goes out as: our response head and the trace event, then every upstream read as
+//! one HTTP chunk, unchanged. The head and the trace leave in the same write as the bytes that
+//! came with the upstream's head (for a short answer the whole body and the last chunk): one
+//! write, one segment, as a proxy that copies would send, without the copy ([`Opening`]). The
+//! upstream's own chunked framing is decoded in place and the payload re-framed without a copy: the read buffer keeps [`RESERVE`] bytes in
 //! front of the data, the chunk-size line is written into them, `\r\n` after the payload, and
 //! that one range of the same buffer is written to the client.
 //!
@@ -377,10 +379,7 @@ pub async fn answer(
 
     stats.inc(Counter::Streams);
     let _open = crate::metrics::Held::new(stats, Counter::StreamsOpen);
-    if !start_stream(client, status, plan, bufs).await {
-        bufs.ubuf = ex.finish(up, p, false);
-        return Ok(done(status, End::ClientGone, 0, false));
-    }
+    stream_head(status, plan, &mut bufs.wbuf);
     let ((end, bytes), usage, finish) = match plan.xlate {
         None => {
             let (gap, proto) = (p.stream_idle_timeout, plan.protocol);
@@ -390,8 +389,12 @@ pub async fn answer(
                 watch: &mut watch,
                 usage: &mut tap,
             };
+            let opening = Opening {
+                head: &mut bufs.wbuf,
+                iov: &mut bufs.iov,
+            };
             let r = relay_stream(
-                &mut ex, client, gap, idle, proto, keep, &mut mode, &p.key_set,
+                &mut ex, client, gap, idle, proto, keep, &mut mode, &p.key_set, opening,
             )
             .await;
             bufs.sse = watch.into_framer();
@@ -410,6 +413,10 @@ pub async fn answer(
                 },
                 &mut bufs.xlate,
                 keep,
+                Opening {
+                    head: &mut bufs.wbuf,
+                    iov: &mut bufs.iov,
+                },
             )
             .await;
             let finish = tr.stop().and_then(|s| stop_words(session, s));
@@ -596,10 +603,11 @@ async fn flow(
         // Not read from a body relayed as it arrives (its tail is not a whole JSON value).
         finish: None,
     };
-    let mut o = std::mem::take(&mut bufs.wbuf);
+    // Sent with the first body bytes, by the relay.
+    let o = &mut bufs.wbuf;
     o.clear();
     respond::write_head(
-        &mut o,
+        o,
         status,
         relayable_content_type(&ex),
         None,
@@ -608,12 +616,6 @@ async fn flow(
     );
     o.extend_from_slice(plan.extra_headers);
     o.extend_from_slice(b"\r\n");
-    let (w, b) = netio::write_vec(client, o, netio::after(idle)).await;
-    bufs.wbuf = b;
-    if w.is_err() {
-        bufs.ubuf = ex.finish(up, p, false);
-        return r;
-    }
     let mut tail = std::mem::take(&mut bufs.xlate);
     tail.clear();
     let gap = p.stream_idle_timeout.max(p.first_byte_timeout);
@@ -627,6 +629,10 @@ async fn flow(
         None,
         &mut mode,
         &p.key_set,
+        Opening {
+            head: &mut bufs.wbuf,
+            iov: &mut bufs.iov,
+        },
     )
     .await;
     r.usage = crate::usage::parse_tail(plan.protocol, &tail);
@@ -654,17 +660,12 @@ async fn flow(
     r
 }
 
-/// Sends the stream's head and its trace chunk in one write; false if the client is gone.
-async fn start_stream(
-    client: &mut TcpStream,
-    status: u16,
-    plan: &Plan<'_>,
-    bufs: &mut Bufs,
-) -> bool {
-    let mut o = std::mem::take(&mut bufs.wbuf);
+/// Writes the stream's head and its trace chunk into `o`, to be sent with the first upstream
+/// bytes ([`Opening`]).
+fn stream_head(status: u16, plan: &Plan<'_>, o: &mut Vec<u8>) {
     o.clear();
     respond::write_head(
-        &mut o,
+        o,
         status,
         b"text/event-stream; charset=utf-8",
         None,
@@ -680,9 +681,39 @@ async fn start_stream(
         o.extend_from_slice(plan.trace);
         o.extend_from_slice(b"\r\n");
     }
-    let (r, b) = netio::write_vec(client, o, netio::after(plan.limits.idle_timeout)).await;
-    bufs.wbuf = b;
-    r.is_ok()
+}
+
+/// Our response head (with a stream's trace event), built but not yet sent: the relay writes it
+/// in front of the first bytes it relays, in the same `writev` ([`netio::write_pair`]), so a
+/// short answer leaves in one write while the relayed bytes stay where they were read. Sent
+/// alone when the upstream's head came without body bytes (the client's first byte is not held
+/// back for the upstream's), and in front of the error event when the first read already fails.
+pub(crate) struct Opening<'a> {
+    /// The unsent head; emptied once written.
+    pub head: &'a mut Vec<u8>,
+    /// The reused iovecs of that write.
+    pub iov: &'a mut netio::IoVecs,
+}
+
+impl Opening<'_> {
+    /// Writes the head if still unsent, with `buf[start..end]` behind it; else that range alone
+    /// (nothing when empty). Hands `buf` back.
+    async fn write(
+        &mut self,
+        client: &mut TcpStream,
+        buf: Vec<u8>,
+        start: usize,
+        end: usize,
+        deadline: monoio::time::Instant,
+    ) -> (Result<(), IoFail>, Vec<u8>) {
+        if !self.head.is_empty() {
+            netio::write_pair(client, self.head, self.iov, buf, start, end, deadline).await
+        } else if end > start {
+            netio::write_range(client, buf, start, end, deadline).await
+        } else {
+            (Ok(()), buf)
+        }
+    }
 }
 
 /// How a relayed stream ended (the client already has the error event of an
@@ -730,6 +761,7 @@ async fn relay_stream(
     mut keep: Option<&mut Keep<'_>>,
     mode: &mut Mode<'_>,
     keys: &KeySet,
+    mut opening: Opening<'_>,
 ) -> (StreamEnd, usize) {
     let mut relayed = 0usize;
     let framing = ex.head.framing;
@@ -824,13 +856,11 @@ async fn relay_stream(
                 }
             }
         }
-        if w_end > w_start {
-            let (r, b) =
-                netio::write_range(client, buf, w_start, w_end, netio::after(client_timeout)).await;
-            buf = b;
-            if r.is_err() {
-                break StreamEnd::ClientGone;
-            }
+        let deadline = netio::after(client_timeout);
+        let (r, b) = opening.write(client, buf, w_start, w_end, deadline).await;
+        buf = b;
+        if r.is_err() {
+            break StreamEnd::ClientGone;
         }
         if done {
             let reusable = clean && ex.head.keep_alive;
@@ -899,21 +929,32 @@ async fn relay_stream(
             }
         }
     };
+    // The first read failed before anything was written: the head still goes out (before the
+    // error event of a stream; before the cut of a body, which only closing the connection
+    // tells).
+    let unsent = !opening.head.is_empty();
     if let (StreamEnd::UpstreamFailed(e), Mode::Events { .. }) = (&result, &*mode) {
-        buf.clear();
-        if !end_with_error(
-            client,
-            &mut buf,
-            protocol,
-            e,
-            tail == *b"\n\n",
-            client_timeout,
-        )
-        .await
-        {
+        let out = if unsent {
+            std::mem::take(opening.head)
+        } else {
+            buf.clear();
+            std::mem::take(&mut buf)
+        };
+        let at_boundary = tail == *b"\n\n";
+        let (ok, out) = end_with_error(client, out, protocol, e, at_boundary, client_timeout).await;
+        if unsent {
+            *opening.head = out;
+        } else {
+            buf = out;
+        }
+        if !ok {
             ex.buf = buf;
             return (StreamEnd::ClientGone, relayed);
         }
+    } else if unsent && !matches!(result, StreamEnd::ClientGone) {
+        let deadline = netio::after(client_timeout);
+        let (_, b) = opening.write(client, buf, 0, 0, deadline).await;
+        buf = b;
     }
     ex.buf = buf;
     (result, relayed)
@@ -926,25 +967,22 @@ fn no_end_event() -> Error {
     )
 }
 
-/// Writes the protocol's error event as a chunk, then the last chunk. False if the client is
-/// gone.
+/// Writes what `out` holds (our head, when it is still unsent), then the protocol's error
+/// event as a chunk and the last chunk. False if the client is gone; `out` comes back cleared.
 async fn end_with_error(
     client: &mut TcpStream,
-    buf: &mut Vec<u8>,
+    mut out: Vec<u8>,
     protocol: Protocol,
     e: &Error,
     at_boundary: bool,
     client_timeout: std::time::Duration,
-) -> bool {
+) -> (bool, Vec<u8>) {
     let mut ev = Vec::with_capacity(256);
     error::write_stream_event(&mut ev, protocol, e, at_boundary);
-    let mut out = std::mem::take(buf);
-    out.clear();
     crate::http1::write::write_chunk_header(&mut out, ev.len());
     out.extend_from_slice(&ev);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(LAST_CHUNK);
     let (r, b) = netio::write_vec(client, out, netio::after(client_timeout)).await;
-    *buf = b;
-    r.is_ok()
+    (r.is_ok(), b)
 }

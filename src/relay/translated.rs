@@ -8,7 +8,7 @@
 
 use super::keep::Keep;
 use super::scrub::{KeySet, KeyTail};
-use super::{drain, StreamEnd, Wait, RELAY_READ, RESERVE, SHUTTING_DOWN, WITHHELD};
+use super::{drain, Opening, StreamEnd, Wait, RELAY_READ, RESERVE, SHUTTING_DOWN, WITHHELD};
 use crate::endpoint::Protocol;
 use crate::error::{Error, ErrorKind};
 use crate::http1::write::{chunk_header, LAST_CHUNK};
@@ -38,7 +38,8 @@ pub(super) struct Limits<'a> {
 }
 
 /// Relays the body of `ex` (whose head is parsed) through `tr`. `out` is the reused buffer
-/// the client's chunks are built in. Returns how the stream ended and the upstream payload
+/// the client's chunks are built in; `opening` (our head and trace) goes out in the same write
+/// as the first of them. Returns how the stream ended and the upstream payload
 /// bytes read.
 pub(super) async fn relay(
     ex: &mut Exchange,
@@ -47,6 +48,7 @@ pub(super) async fn relay(
     limits: Limits<'_>,
     out: &mut Vec<u8>,
     mut keep: Option<&mut Keep<'_>>,
+    mut opening: Opening<'_>,
 ) -> (StreamEnd, usize) {
     let Limits {
         gap,
@@ -117,7 +119,7 @@ pub(super) async fn relay(
                 }
             }
         }
-        let (r, b) = send(client, o, &step, client_timeout).await;
+        let (r, b) = send(client, o, &step, client_timeout, &mut opening).await;
         o = b;
         if r.is_err() {
             break StreamEnd::ClientGone;
@@ -173,7 +175,7 @@ pub(super) async fn relay(
                 fail(tr, "upstream closed the stream early", &mut o)
             }
         };
-        let (r, b) = send(client, o, &step, client_timeout).await;
+        let (r, b) = send(client, o, &step, client_timeout, &mut opening).await;
         o = b;
         if r.is_err() {
             break StreamEnd::ClientGone;
@@ -216,12 +218,13 @@ fn ended(tr: &mut Translator, reusable: bool, o: &mut Vec<u8>) -> Step {
 
 /// Frames what the translator wrote after the first [`RESERVE`] bytes of `o` as one chunk
 /// (the size line written into the reserve) and, when the stream is over, the last chunk,
-/// and writes it.
+/// and writes it, behind our head if that is still unsent.
 async fn send(
     client: &mut TcpStream,
     mut o: Vec<u8>,
     step: &Step,
     client_timeout: Duration,
+    opening: &mut Opening<'_>,
 ) -> (Result<(), ()>, Vec<u8>) {
     let n = o.len() - RESERVE;
     let mut start = RESERVE;
@@ -234,10 +237,9 @@ async fn send(
     if matches!(step, Step::End(_)) {
         o.extend_from_slice(LAST_CHUNK);
     }
-    if o.len() == start {
-        return (Ok(()), o);
-    }
     let end = o.len();
-    let (r, b) = netio::write_range(client, o, start, end, netio::after(client_timeout)).await;
-    (r.map(|_| ()).map_err(|_| ()), b)
+    let (r, b) = opening
+        .write(client, o, start, end, netio::after(client_timeout))
+        .await;
+    (r.map_err(|_| ()), b)
 }

@@ -74,6 +74,8 @@ pub struct Bufs {
     /// Passthrough streams: the framer watching for the protocol's end event
     /// (`relay::watch`), reused so a stream allocates nothing to watch.
     pub sse: crate::translate::sse::Framer,
+    /// Streams: the iovecs that send our head with the first relayed bytes in one write.
+    pub iov: crate::netio::IoVecs,
     /// The last token a request on these buffers presented, and its digest: keep-alive
     /// clients send the same one every time.
     pub auth: TokenCache,

@@ -74,9 +74,16 @@ pub trait Service: 'static {
         bufs: &'a mut Bufs,
     ) -> impl Future<Output = Outcome> + 'a;
 
-    /// Housekeeping, about once a second on the worker (off the request path): evicting
-    /// stale pooled connections and the like.
+    /// Housekeeping, about once a second on the worker (off the request path) while
+    /// [`Service::wants_tick`] says so: evicting stale pooled connections and the like.
     fn tick(&self) {}
+
+    /// Whether [`Service::tick`] has work (the gateway: its upstream pool holds connections).
+    /// The service rings [`crate::chores::ring`] when this turns true, so an idle worker keeps
+    /// no periodic timer.
+    fn wants_tick(&self) -> bool {
+        false
+    }
 
     /// The name printed in the `listening on` line.
     const NAME: &'static str;

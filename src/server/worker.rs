@@ -110,6 +110,7 @@ impl Worker {
             xlate: Vec::new(),
             json: Vec::new(),
             sse: Default::default(),
+            iov: Default::default(),
             auth: None,
         })
     }
@@ -279,6 +280,7 @@ async fn accept_loop<S: Service>(
         }
     };
     crate::log::init_worker();
+    crate::usage::ledger::init_worker();
     shared.running.fetch_add(1, Ordering::Relaxed);
     let _running = Running(shared.clone());
     if let Some(state) = &shared.state {
@@ -295,20 +297,7 @@ async fn accept_loop<S: Service>(
         shared,
     });
     let service = Rc::new(service);
-    // Housekeeping off the request path: hand log batches over, the service's own (evicting
-    // stale upstream connections).
-    let svc = service.clone();
-    monoio::spawn(async move {
-        let mut ticks = 0u32;
-        loop {
-            monoio::time::sleep(crate::log::FLUSH_INTERVAL).await;
-            crate::log::flush_worker();
-            ticks = ticks.wrapping_add(1);
-            if ticks.is_multiple_of(10) {
-                svc.tick();
-            }
-        }
-    });
+    monoio::spawn(housekeeping(service.clone()));
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
@@ -344,7 +333,55 @@ async fn accept_loop<S: Service>(
     }
     drain(&worker).await;
     crate::log::flush_worker();
+    crate::usage::ledger::flush_worker();
 }
+
+/// Housekeeping off the request path: handing log batches and usage ledger lines over, the
+/// service's own (evicting stale upstream connections). It holds a timer only for work that is
+/// waiting (a batch to flush within [`crate::log::FLUSH_INTERVAL`] of its first line, a [`TICK_EVERY`] tick
+/// while the service wants one) and otherwise sleeps until [`crate::chores::ring`]: an idle
+/// worker wakes for nothing. Shutdown needs no timer here: it shuts the listeners down, which
+/// ends the accept loop's wait.
+async fn housekeeping<S: Service>(svc: Rc<S>) {
+    use monoio::time::Instant;
+    let mut flush_at: Option<Instant> = None;
+    let mut tick_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if crate::log::pending() || crate::usage::ledger::pending() {
+            flush_at.get_or_insert(now + crate::log::FLUSH_INTERVAL);
+        }
+        if svc.wants_tick() {
+            tick_at.get_or_insert(now + TICK_EVERY);
+        }
+        let due = match (flush_at, tick_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match due {
+            None => crate::chores::rung().await,
+            Some(at) => {
+                monoio::select! {
+                    _ = monoio::time::sleep_until(at) => {},
+                    _ = crate::chores::rung() => {},
+                }
+            }
+        }
+        let now = Instant::now();
+        if flush_at.is_some_and(|t| t <= now) {
+            flush_at = None;
+            crate::log::flush_worker();
+            crate::usage::ledger::flush_worker();
+        }
+        if tick_at.is_some_and(|t| t <= now) {
+            tick_at = None;
+            svc.tick();
+        }
+    }
+}
+
+/// How often [`Service::tick`] runs while the service wants it.
+pub const TICK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// After accepting stopped: keep the runtime (and so the connection tasks) alive until this
 /// worker's in-flight requests have finished or the drain deadline passed. Streams still

@@ -8,7 +8,7 @@
 
 use super::UpstreamStream;
 use crate::netio::Peek;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,10 @@ pub const PEEK_AFTER: Duration = Duration::from_millis(500);
 #[derive(Default)]
 pub struct Pool {
     idle: RefCell<Vec<(u64, IdleList)>>,
+    /// Whether the worker's housekeeping has been told there is something to sweep: set by the
+    /// first [`Pool::put`] after a sweep that left the pool empty (which rings it once, not per
+    /// request), cleared by that sweep.
+    armed: Cell<bool>,
 }
 
 impl Pool {
@@ -61,15 +65,28 @@ impl Pool {
         let list = &mut idle[pos].1;
         if list.len() < max_idle {
             list.push((s, Instant::now()));
+            if !self.armed.replace(true) {
+                crate::chores::ring();
+            }
         }
     }
 
+    /// Whether [`Pool::evict_idle`] has anything to do: connections went in since the last
+    /// sweep that found the pool empty. An empty pool needs no periodic sweep.
+    pub fn wants_sweep(&self) -> bool {
+        self.armed.get()
+    }
+
     /// Closes idle connections past [`MAX_IDLE_AGE`] or closed by the peer, so a quiet worker
-    /// does not hold sockets the provider has long given up on. Called periodically.
+    /// does not hold sockets the provider has long given up on. Called periodically while
+    /// [`Pool::wants_sweep`]; a sweep that leaves the pool empty stops that until the next put.
     pub fn evict_idle(&self) {
         let mut idle = self.idle.borrow_mut();
         for (_, list) in idle.iter_mut() {
             list.retain(|(s, since)| since.elapsed() < MAX_IDLE_AGE && still_open(s));
+        }
+        if idle.iter().all(|(_, l)| l.is_empty()) {
+            self.armed.set(false);
         }
     }
 
