@@ -2,7 +2,9 @@
 //! upstream echoes (in an error body, a 2xx body, a mid-stream error event, split across any
 //! number of reads) never reaches a client.
 //!
-//! A hit is any [`FRAGMENT`] consecutive bytes of the key (the whole key when it is shorter).
+//! A hit is any [`FRAGMENT`] consecutive bytes of the key. A key shorter than that is not
+//! looked for: it is no secret (local servers such as vLLM take `EMPTY` or `none`), and a
+//! short word matches ordinary text, so every answer that contains it would be withheld.
 //! The search is one pass over the relayed bytes, reading them in place (nothing is copied):
 //! every fragment of 8 bytes, wherever it sits, contains a 4-byte block of the input that
 //! starts at a multiple of 4, so only those blocks are looked up, in a 4096-bit set of the
@@ -84,8 +86,9 @@ impl KeyTail {
 }
 
 impl KeySet {
-    /// The fragments of `key`. An empty key matches nothing.
+    /// The fragments of `key`. A key shorter than [`FRAGMENT`] matches nothing.
     pub fn new(key: &[u8]) -> KeySet {
+        let key = if key.len() < FRAGMENT { &[][..] } else { key };
         let mut set = Box::new([0u64; SET_BITS / 64]);
         if key.len() >= BLOCK {
             for i in 0..=key.len() - BLOCK {
@@ -215,11 +218,18 @@ mod tests {
     }
 
     #[test]
-    fn short_keys_match_whole() {
-        let keys = KeySet::new(b"abc");
+    fn keys_shorter_than_a_fragment_are_not_looked_for() {
+        // vLLM's conventional key, in ordinary text: never a reason to withhold an answer.
+        let keys = KeySet::new(b"EMPTY");
         let mut t = KeyTail::default();
-        assert!(!t.feed(&keys, b"xxab"));
-        assert!(t.feed(&keys, b"cyy"));
+        assert!(!t.feed(&keys, b"the queue is EMP"));
+        assert!(!t.feed(&keys, b"TY now"));
+        assert!(!keys.contains(b"EMPTY"));
         assert!(!KeySet::new(b"").contains(b"anything"));
+        // From FRAGMENT bytes on, the key is looked for, across reads too.
+        let keys = KeySet::new(b"abcdefgh");
+        let mut t = KeyTail::default();
+        assert!(!t.feed(&keys, b"xxabcd"));
+        assert!(t.feed(&keys, b"efghyy"));
     }
 }
