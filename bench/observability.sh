@@ -145,7 +145,11 @@ run() {
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d1s -s "$RUN/$shape.lua" "http://127.0.0.1:$SY_PORT/v1/chat/completions" >/dev/null
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$RUN/$shape.lua" \
         "http://127.0.0.1:$SY_PORT/v1/chat/completions" >"$RUN/wrk.$mode.$shape.$round.txt"
-    grep -q "Non-2xx" "$RUN/wrk.$mode.$shape.$round.txt" && die "non-2xx answers: $RUN/wrk.$mode.$shape.$round.txt"
+    if grep -q "Non-2xx" "$RUN/wrk.$mode.$shape.$round.txt"; then
+        # run() is called in a command substitution: the EXIT trap's list never saw this pid.
+        kill "$pid" 2>/dev/null || true
+        die "non-2xx answers: $RUN/wrk.$mode.$shape.$round.txt"
+    fi
     rps=$(awk '/Requests\/sec/ {print $2}' "$RUN/wrk.$mode.$shape.$round.txt")
     if [ "$mode" = on ]; then
         curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$RUN/metrics.$shape.$round.txt"

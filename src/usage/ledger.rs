@@ -1,19 +1,20 @@
 //! The usage ledger and the JSON access log: one JSON line per answered request (refusals
 //! too), the same line in both.
 //!
-//! Workers never touch a file: a worker formats its line into a buffer taken from a pool of
-//! recycled ones ([`Entry::write`], no allocation once the pool is warm) and hands it to the
-//! writer thread through a bounded queue with `try_send`. A worker holds its lines and hands
-//! them over together ([`flush_worker`]: from its housekeeping within `log::FLUSH_INTERVAL`
-//! of the first, or at [`HAND_OVER_LINES`]), so the writer thread wakes once per batch: waking
-//! it per line cost every request at concurrency 1 a futex wake, the writer's run and a
-//! preemption of the worker on a shared core (a third of the gateway's CPU per request). When the queue is full the line is
-//! dropped and counted ([`dropped`], in `/metrics`), and a warning says so at most once every
-//! [`DROP_WARN_EVERY_S`] seconds: a slow disk costs lines, never a worker's time. The writer
+//! Workers never touch a file: a worker formats its lines ([`Entry::write`]) one after the other
+//! into one batch buffer taken from a pool of recycled ones (no allocation once the pool is
+//! warm), and hands the whole batch to the writer thread as one message through a bounded
+//! queue with `try_send` ([`flush_worker`]: from its housekeeping within `log::FLUSH_INTERVAL`
+//! of the first line, or at [`HAND_OVER_LINES`]). So the writer thread wakes once per batch:
+//! waking it per line (a futex wake, the writer's run, a flush and a preemption of the worker on
+//! a shared core) cost a third of the gateway's throughput at full load. When the queue holds
+//! `queue_depth` lines a batch is dropped and its lines counted ([`dropped`], in `/metrics`),
+//! and a warning says so at most once every [`DROP_WARN_EVERY_S`] seconds: a slow disk costs
+//! lines, never a worker's time. The writer
 //! appends to the ledger through a buffer flushed whenever the queue runs dry, renames the
 //! file to `<ledger>.1` (shifting older ones up to `ledger_keep`) before it would pass
-//! `ledger_max_bytes`, and writes the access log line by line (one `write` per line on
-//! stderr, so it never interleaves with the log thread's lines).
+//! `ledger_max_bytes`, and writes the access log on stderr in writes of whole lines of at
+//! most `PIPE_BUF` bytes (atomic on a pipe, so never interleaved with the log thread's lines).
 //!
 //! Fields (documented for operators in `docs/operations.md`): `ts` (RFC 3339 UTC, millis),
 //! `trace_id`, `project`, `token_id` (the first 6 bytes of the token's SHA-256 digest in hex,
@@ -32,7 +33,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// At most one "lines dropped" warning per this many seconds.
 pub const DROP_WARN_EVERY_S: u64 = 10;
-/// A line buffer starts this big (a line is ~350 bytes), so formatting rarely grows it.
+/// A line is ~350 bytes: a batch buffer starts big enough for a full batch of them.
 const LINE_CAPACITY: usize = 512;
 /// Bytes of the token digest shown as `token_id`: enough to tell tokens apart, too few to
 /// stand for one.
@@ -177,6 +178,12 @@ pub fn push_rfc3339(out: &mut Vec<u8>, ms: u64) {
 pub trait Sink: Send + 'static {
     /// Writes one line (newline included).
     fn line(&mut self, line: &[u8]);
+    /// Writes a batch of whole lines (each ending in a newline).
+    fn batch(&mut self, lines: &[u8]) {
+        for line in lines.split_inclusive(|b| *b == b'\n') {
+            self.line(line);
+        }
+    }
     /// The queue ran dry: push buffered lines out.
     fn flush(&mut self) {}
 }
@@ -247,11 +254,33 @@ impl Sink for RotatingFile {
     }
 }
 
-/// The access log on stderr: one `write` per line.
+/// The access log on stderr: whole lines, in writes of at most [`PIPE_BUF`] bytes, which a
+/// pipe never interleaves with another writer's (the log thread's lines).
 pub struct Stderr;
+
+/// POSIX's bound on an atomic write to a pipe (Linux: 4096).
+const PIPE_BUF: usize = 4096;
+
 impl Sink for Stderr {
     fn line(&mut self, line: &[u8]) {
         let _ = io::stderr().write_all(line);
+    }
+    fn batch(&mut self, lines: &[u8]) {
+        let mut rest = lines;
+        while !rest.is_empty() {
+            let cut = pipe_write_len(rest);
+            let _ = io::stderr().write_all(&rest[..cut]);
+            rest = &rest[cut..];
+        }
+    }
+}
+
+/// How much of `lines` one write takes: the most whole lines within [`PIPE_BUF`] bytes, or
+/// one longer line alone.
+fn pipe_write_len(lines: &[u8]) -> usize {
+    match memchr::memrchr(b'\n', &lines[..lines.len().min(PIPE_BUF)]) {
+        Some(i) => i + 1,
+        None => memchr::memchr(b'\n', lines).map_or(lines.len(), |i| i + 1),
     }
 }
 
@@ -268,19 +297,31 @@ impl Sink for Appended {
     fn line(&mut self, line: &[u8]) {
         let _ = self.0.write_all(line);
     }
+    fn batch(&mut self, lines: &[u8]) {
+        let _ = self.0.write_all(lines);
+    }
     fn flush(&mut self) {
         let _ = self.0.flush();
     }
 }
 
+/// Lines handed to the writer together: whole lines, one after the other. No lines: the
+/// shutdown's flush marker.
+struct Batch {
+    bytes: Vec<u8>,
+    lines: u64,
+}
+
 /// The workers' end of the queue to the writer thread.
 pub struct Queue {
-    tx: SyncSender<Vec<u8>>,
+    tx: SyncSender<Batch>,
     /// Written buffers coming back for reuse (try-locked only: a worker never waits on it).
     recycled: Mutex<Receiver<Vec<u8>>>,
     dropped: AtomicU64,
-    /// Lines queued and not yet written (shared with the writer, which counts them down).
+    /// Lines queued and not yet taken by the writer (shared with it: it counts them down).
     depth: Arc<AtomicU64>,
+    /// Most lines queued at once (`queue_depth`).
+    max_depth: u64,
     /// The writer's answer to a flush marker (an empty line), for the shutdown.
     flushed: Mutex<Receiver<()>>,
     /// Second of the last "dropped" warning.
@@ -299,17 +340,18 @@ pub enum Pushed {
 impl Queue {
     /// Starts a writer thread feeding `sinks`, behind a queue of `depth` lines.
     pub fn start(depth: usize, mut sinks: Vec<Box<dyn Sink>>) -> io::Result<Queue> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(depth);
-        let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(depth);
+        // A batch holds at least one line: `depth` messages never bind before `depth` lines.
+        let (tx, rx) = mpsc::sync_channel::<Batch>(depth.max(1));
+        let (back_tx, back_rx) = mpsc::sync_channel::<Vec<u8>>(depth.max(1));
         let queued = Arc::new(AtomicU64::new(0));
-        let written = queued.clone();
+        let taken = queued.clone();
         let (flushed_tx, flushed_rx) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("switchyard-ledger".into())
             .spawn(move || {
                 let mut next = rx.recv().ok();
-                while let Some(mut line) = next {
-                    if line.is_empty() {
+                while let Some(Batch { mut bytes, lines }) = next {
+                    if lines == 0 {
                         // The shutdown's marker: everything before it is written; flush.
                         for s in sinks.iter_mut() {
                             s.flush();
@@ -318,12 +360,12 @@ impl Queue {
                         next = rx.recv().ok();
                         continue;
                     }
+                    taken.fetch_sub(lines, Ordering::Relaxed);
                     for s in sinks.iter_mut() {
-                        s.line(&line);
+                        s.batch(&bytes);
                     }
-                    line.clear();
-                    written.fetch_sub(1, Ordering::Relaxed);
-                    let _ = back_tx.try_send(line);
+                    bytes.clear();
+                    let _ = back_tx.try_send(bytes);
                     next = match rx.try_recv() {
                         Ok(l) => Some(l),
                         Err(_) => {
@@ -343,52 +385,48 @@ impl Queue {
             recycled: Mutex::new(back_rx),
             dropped: AtomicU64::new(0),
             depth: queued,
+            max_depth: depth.max(1) as u64,
             flushed: Mutex::new(flushed_rx),
             warned_s: AtomicU64::new(0),
         })
     }
 
-    /// Formats `e` and queues it, never waiting.
+    /// Formats `e` and queues it alone, never waiting.
     pub fn push(&self, e: &Entry<'_>) -> Pushed {
-        let buf = self.format(e);
-        self.send(buf, e.ts_ms / 1000)
+        let mut buf = self.buffer();
+        e.write(&mut buf);
+        self.send(buf, 1, e.ts_ms / 1000)
     }
 
-    /// `e`'s line, in a recycled buffer, counted in [`Queue::depth`] from now on.
-    fn format(&self, e: &Entry<'_>) -> Vec<u8> {
-        let mut buf = self
-            .recycled
+    /// An empty batch buffer, recycled when one is free.
+    fn buffer(&self) -> Vec<u8> {
+        self.recycled
             .try_lock()
             .ok()
             .and_then(|r| r.try_recv().ok())
-            .unwrap_or_else(|| Vec::with_capacity(LINE_CAPACITY));
-        e.write(&mut buf);
-        // Counted up before the send so the writer's count-down never goes below zero.
-        self.depth.fetch_add(1, Ordering::Relaxed);
-        buf
+            .unwrap_or_else(|| Vec::with_capacity(LINE_CAPACITY * HAND_OVER_LINES))
     }
 
-    /// Queues a line [`Queue::format`] made, never waiting; `now_s` rate-limits the warning.
-    fn send(&self, buf: Vec<u8>, now_s: u64) -> Pushed {
-        match self.tx.try_send(buf) {
-            Ok(()) => Pushed::Queued,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.depth.fetch_sub(1, Ordering::Relaxed);
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                let last = self.warned_s.load(Ordering::Relaxed);
-                if now_s >= last + DROP_WARN_EVERY_S
-                    && self
-                        .warned_s
-                        .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    crate::warn!(
-                        "usage ledger: queue full, {n} lines dropped so far (disk too slow)"
-                    );
-                }
-                Pushed::Dropped
-            }
+    /// Queues `lines` whole lines, never waiting; `now_s` rate-limits the warning.
+    fn send(&self, bytes: Vec<u8>, lines: u64, now_s: u64) -> Pushed {
+        // Counted up before the send so the writer's count-down never goes below zero.
+        let queued = self.depth.fetch_add(lines, Ordering::Relaxed) + lines;
+        let sent = queued <= self.max_depth && self.tx.try_send(Batch { bytes, lines }).is_ok();
+        if sent {
+            return Pushed::Queued;
         }
+        self.depth.fetch_sub(lines, Ordering::Relaxed);
+        let n = self.dropped.fetch_add(lines, Ordering::Relaxed) + lines;
+        let last = self.warned_s.load(Ordering::Relaxed);
+        if now_s >= last + DROP_WARN_EVERY_S
+            && self
+                .warned_s
+                .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            crate::warn!("usage ledger: queue full, {n} lines dropped so far (disk too slow)");
+        }
+        Pushed::Dropped
     }
 
     /// Lines dropped so far.
@@ -401,7 +439,10 @@ impl Queue {
     /// exits.
     pub fn finish(&self, timeout: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let mut marker = Vec::new();
+        let mut marker = Batch {
+            bytes: Vec::new(),
+            lines: 0,
+        };
         loop {
             match self.tx.try_send(marker) {
                 Ok(()) => break,
@@ -422,7 +463,7 @@ impl Queue {
             .unwrap_or(false)
     }
 
-    /// Lines waiting for the writer.
+    /// Lines handed over and not yet taken by the writer.
     pub fn depth(&self) -> u64 {
         self.depth.load(Ordering::Relaxed)
     }
@@ -472,13 +513,13 @@ pub fn depth() -> u64 {
 
 /// A worker hands its held lines over on its own once it holds this many: under load the
 /// writer wakes at most once per this many lines, and a batch stays far below the queue's depth.
-pub const HAND_OVER_LINES: usize = 32;
+pub const HAND_OVER_LINES: usize = 64;
 
 thread_local! {
     /// Whether this thread is a worker, whose lines are held for [`flush_worker`].
     static HOLDS: Cell<bool> = const { Cell::new(false) };
-    /// The lines this worker holds, formatted and counted in the depth.
-    static HELD: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    /// The lines this worker holds (formatted, one after the other) and how many.
+    static HELD: RefCell<(Vec<u8>, u64)> = const { RefCell::new((Vec::new(), 0)) };
 }
 
 /// Makes this thread a worker whose lines are held and handed over in batches; its
@@ -495,23 +536,26 @@ pub fn record(e: &Entry<'_>) {
         q.push(e);
         return;
     }
-    let buf = q.format(e);
-    let held = HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        if h.is_empty() {
+    let full = HELD.with(|h| {
+        let (buf, lines) = &mut *h.borrow_mut();
+        if *lines == 0 {
+            if buf.capacity() == 0 {
+                *buf = q.buffer();
+            }
             crate::chores::ring();
         }
-        h.push(buf);
-        h.len()
+        e.write(buf);
+        *lines += 1;
+        *lines >= HAND_OVER_LINES as u64
     });
-    if held >= HAND_OVER_LINES {
+    if full {
         flush_worker();
     }
 }
 
 /// Whether this worker holds lines not yet handed to the writer.
 pub fn pending() -> bool {
-    HELD.with(|h| !h.borrow().is_empty())
+    HELD.with(|h| h.borrow().1 > 0)
 }
 
 /// Hands this worker's held lines to the writer thread, never waiting (a full queue drops and
@@ -521,11 +565,13 @@ pub fn flush_worker() {
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    HELD.with(|h| {
-        for buf in h.borrow_mut().drain(..) {
-            q.send(buf, now_s);
-        }
+    let batch = HELD.with(|h| {
+        let (buf, lines) = &mut *h.borrow_mut();
+        (*lines > 0).then(|| (std::mem::take(buf), std::mem::replace(lines, 0)))
     });
+    if let Some((bytes, lines)) = batch {
+        q.send(bytes, lines, now_s);
+    }
 }
 
 /// Lines dropped because the writer fell behind.
@@ -537,6 +583,25 @@ pub fn dropped() -> u64 {
 mod tests {
     use super::*;
     use std::sync::mpsc::{channel, Sender};
+
+    #[test]
+    fn stderr_writes_are_whole_lines_within_pipe_buf() {
+        let mut batch = Vec::new();
+        for (i, len) in [1000, 3000, 100, 5000, 10].into_iter().enumerate() {
+            batch.extend(std::iter::repeat_n(b'a' + i as u8, len - 1));
+            batch.push(b'\n');
+        }
+        let mut parts = Vec::new();
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let cut = pipe_write_len(rest);
+            parts.push(cut);
+            rest = &rest[cut..];
+        }
+        // 1000 + 3000 fit together; 100 alone (5000 would pass PIPE_BUF); 5000 alone; 10.
+        assert_eq!(parts, [4000, 100, 5000, 10]);
+        assert_eq!(pipe_write_len(b"no newline"), 10);
+    }
 
     #[test]
     fn rfc3339_dates() {
