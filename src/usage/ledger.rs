@@ -84,7 +84,7 @@ impl Entry<'_> {
             Some(d) => {
                 out.push(b'"');
                 for b in &d[..TOKEN_ID_BYTES] {
-                    let _ = write!(out, "{b:02x}");
+                    out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
                 }
                 out.push(b'"');
             }
@@ -96,38 +96,80 @@ impl Entry<'_> {
         push_str(out, self.model);
         out.extend_from_slice(b",\"provider\":");
         push_str(out, self.provider);
+        // Digits by hand, not `core::fmt`: this runs on the worker for every request, and the
+        // formatting machinery was most of the line's cost.
         let u = self.usage;
         let tok = |f: fn(&Usage) -> u64| u.as_ref().map(f);
-        let _ = write!(
-            out,
-            ",\"status\":{},\"attempts\":{},\"input_tokens\":{},\"output_tokens\":{},\"cached_tokens\":{},\"cost_usd\":{},\"latency_ms\":{:.3},\"ttfb_ms\":",
-            self.status,
-            self.attempts,
-            Num(tok(|u| u.input)),
-            Num(tok(|u| u.output)),
-            Num(tok(|u| u.cache_read)),
-            self.cost_usd,
-            self.latency_ms,
-        );
+        out.extend_from_slice(b",\"status\":");
+        push_u64(out, u64::from(self.status));
+        out.extend_from_slice(b",\"attempts\":");
+        push_u64(out, u64::from(self.attempts));
+        out.extend_from_slice(b",\"input_tokens\":");
+        push_opt(out, tok(|u| u.input));
+        out.extend_from_slice(b",\"output_tokens\":");
+        push_opt(out, tok(|u| u.output));
+        out.extend_from_slice(b",\"cached_tokens\":");
+        push_opt(out, tok(|u| u.cache_read));
+        out.extend_from_slice(b",\"cost_usd\":");
+        if self.cost_usd == 0.0 {
+            out.push(b'0');
+        } else {
+            // The shortest text that reads back as the same f64.
+            let _ = write!(out, "{}", self.cost_usd);
+        }
+        out.extend_from_slice(b",\"latency_ms\":");
+        push_ms(out, self.latency_ms);
+        out.extend_from_slice(b",\"ttfb_ms\":");
         match self.ttfb_ms {
-            Some(t) => {
-                let _ = write!(out, "{t:.3}");
-            }
+            Some(t) => push_ms(out, t),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b"}\n");
     }
 }
 
-/// A number or `null`.
-struct Num(Option<u64>);
-impl std::fmt::Display for Num {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("null"),
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `n` in decimal.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
         }
     }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// `n` zero-padded to `width` digits (`n` has at most that many).
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut n = n;
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
+/// A number or `null`.
+fn push_opt(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        Some(n) => push_u64(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Milliseconds with three decimals (microseconds), rounded: `12.345`.
+fn push_ms(out: &mut Vec<u8>, ms: f64) {
+    let us = (ms.max(0.0) * 1000.0).round() as u64;
+    push_u64(out, us / 1000);
+    out.push(b'.');
+    push_padded(out, us % 1000, 3);
 }
 
 /// A JSON string (RFC 8259 §7 escapes) or `null`.
@@ -137,16 +179,24 @@ fn push_str(out: &mut Vec<u8>, s: Option<&str>) {
         return;
     };
     out.push(b'"');
-    for &b in s.as_bytes() {
-        match b {
+    let mut rest = s.as_bytes();
+    // Plain runs copied whole; only the bytes that need an escape are looked at one by one.
+    while let Some(i) = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    {
+        out.extend_from_slice(&rest[..i]);
+        match rest[i] {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            0..=0x1f => {
-                let _ = write!(out, "\\u{b:04x}");
+            b => {
+                out.extend_from_slice(b"\\u00");
+                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
             }
-            _ => out.push(b),
         }
+        rest = &rest[i + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -164,14 +214,20 @@ pub fn push_rfc3339(out: &mut Vec<u8>, ms: u64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    );
+    push_padded(out, y.max(0) as u64, 4);
+    out.push(b'-');
+    push_padded(out, m as u64, 2);
+    out.push(b'-');
+    push_padded(out, d as u64, 2);
+    out.push(b'T');
+    push_padded(out, rem / 3600, 2);
+    out.push(b':');
+    push_padded(out, rem % 3600 / 60, 2);
+    out.push(b':');
+    push_padded(out, rem % 60, 2);
+    out.push(b'.');
+    push_padded(out, ms % 1000, 3);
+    out.push(b'Z');
 }
 
 /// Where the writer thread puts lines.
@@ -601,6 +657,33 @@ mod tests {
         // 1000 + 3000 fit together; 100 alone (5000 would pass PIPE_BUF); 5000 alone; 10.
         assert_eq!(parts, [4000, 100, 5000, 10]);
         assert_eq!(pipe_write_len(b"no newline"), 10);
+    }
+
+    #[test]
+    fn numbers_and_strings_are_written_by_hand_as_fmt_would() {
+        let mut out = Vec::new();
+        for n in [0u64, 7, 10, 99, 12345, u64::MAX] {
+            out.clear();
+            push_u64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        for (ms, want) in [
+            (0.0, "0.000"),
+            (1.2345, "1.235"),
+            (0.0004, "0.000"),
+            (12.0, "12.000"),
+            (1234.5, "1234.500"),
+        ] {
+            out.clear();
+            push_ms(&mut out, ms);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), want, "{ms}");
+        }
+        out.clear();
+        push_str(&mut out, Some("a\"b\\c\n\u{1}d é"));
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            "\"a\\\"b\\\\c\\u000a\\u0001d é\""
+        );
     }
 
     #[test]
