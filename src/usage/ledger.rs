@@ -305,6 +305,17 @@ impl Sink for RotatingFile {
             self.size += line.len() as u64;
         }
     }
+    fn batch(&mut self, lines: &[u8]) {
+        // Line by line only when this batch would pass the size: the rotation falls between
+        // two lines.
+        if self.size + lines.len() as u64 > self.max {
+            for line in lines.split_inclusive(|b| *b == b'\n') {
+                self.line(line);
+            }
+        } else if self.out.write_all(lines).is_ok() {
+            self.size += lines.len() as u64;
+        }
+    }
     fn flush(&mut self) {
         let _ = self.out.flush();
     }
