@@ -22,6 +22,7 @@ static ALLOC: alloc_count::Counting = alloc_count::Counting;
 pub mod chores;
 pub mod cli;
 pub mod config;
+pub mod digits;
 pub mod endpoint;
 pub mod error;
 pub mod http1;

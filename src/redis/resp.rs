@@ -109,29 +109,15 @@ impl std::fmt::Display for RespError {
 /// answers nothing to an empty array, which would shift every later reply.
 pub fn write_command(out: &mut Vec<u8>, args: &[&[u8]]) {
     out.push(b'*');
-    push_decimal(out, args.len());
+    crate::digits::push_u64(out, args.len() as u64);
     out.extend_from_slice(b"\r\n");
     for a in args {
         out.push(b'$');
-        push_decimal(out, a.len());
+        crate::digits::push_u64(out, a.len() as u64);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(a);
         out.extend_from_slice(b"\r\n");
     }
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// Parses the reply at the front of `buf`: the value and the bytes it took, `Ok(None)` while

@@ -22,6 +22,7 @@
 //! `output_tokens`, `cached_tokens`, `cost_usd`, `latency_ms`, `ttfb_ms`.
 
 use crate::config::UsageConfig;
+use crate::digits::{push_hex, push_padded, push_u64};
 use crate::relay::Usage;
 use std::cell::{Cell, RefCell};
 use std::fs::{File, OpenOptions};
@@ -84,7 +85,7 @@ impl Entry<'_> {
             Some(d) => {
                 out.push(b'"');
                 for b in &d[..TOKEN_ID_BYTES] {
-                    out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+                    push_hex(out, *b);
                 }
                 out.push(b'"');
             }
@@ -128,34 +129,6 @@ impl Entry<'_> {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// `n` in decimal.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
-/// `n` zero-padded to `width` digits (`n` has at most that many).
-fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    let mut n = n;
-    for d in digits[..width].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend_from_slice(&digits[..width]);
-}
-
 /// A number or `null`.
 fn push_opt(out: &mut Vec<u8>, n: Option<u64>) {
     match n {
@@ -191,7 +164,7 @@ fn push_str(out: &mut Vec<u8>, s: Option<&str>) {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b => {
                 out.extend_from_slice(b"\\u00");
-                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+                push_hex(out, b);
             }
         }
         rest = &rest[i + 1..];
