@@ -358,6 +358,56 @@ fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
     assert!(t.elapsed() < PROMPT, "closed only after {:?}", t.elapsed());
 }
 
+/// The SSE head, then an event every 30 ms naming its index (`"w0"`..`"w3"`), then nothing
+/// more: the stream has been read several times, the client watch long armed, when the client
+/// leaves after `"w3"`.
+fn paced_events_then_silence(c: &mut UpConn<TcpStream>) {
+    c.write(&sse_head());
+    for i in 0..4 {
+        std::thread::sleep(Duration::from_millis(30));
+        let ev = format!(
+            "data: {{\"id\":\"chatcmpl-up1\",\"object\":\"chat.completion.chunk\",\"model\":\"m1\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i}\"}}}}]}}\n\n"
+        );
+        c.write(&chunk(ev.as_bytes()));
+    }
+}
+
+/// A client leaving a stream that has flowed for a while (the one watch of the whole stream
+/// armed, polled across several reads) closes the upstream connection at once, on a relayed
+/// stream and on a translated one.
+#[test]
+fn a_client_leaving_a_flowing_stream_closes_the_upstream_connection() {
+    for (path, body) in [
+        (CHAT, chat_body("m1", true)),
+        (MESSAGES, messages_body("m1", true)),
+    ] {
+        let (up, rx) = watched(paced_events_then_silence);
+        let gw = gateway_for(
+            &up,
+            "first_byte_timeout_ms = 30000\nstream_idle_timeout_ms = 30000",
+        );
+        let mut c = gw.connect();
+        c.send(&post(path, TOKEN, &body, "")).expect("send");
+        c.read_until(b"w3").unwrap_or_else(|got| {
+            panic!(
+                "{path}: the fourth upstream event never arrived; received {:?}",
+                String::from_utf8_lossy(&got)
+            )
+        });
+        let t = Instant::now();
+        c.close();
+        assert_closed(
+            &rx,
+            &format!("{path}: the upstream stream outlived the client that asked for it"),
+        );
+        assert!(
+            t.elapsed() < PROMPT,
+            "{path}: closed only after {:?}",
+            t.elapsed()
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (g) strict response parsing
 

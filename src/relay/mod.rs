@@ -40,9 +40,10 @@ use crate::server::respond;
 use crate::trace::TraceId;
 use crate::translate::stream::{Ids, Translator};
 use crate::translate::{self, Api, Session};
-use crate::upstream::{Exchange, Upstream, MAX_ERROR_BODY};
+use crate::upstream::{Exchange, Upstream, UpstreamStream, MAX_ERROR_BODY};
 use monoio::net::TcpStream;
 use scrub::{KeySet, KeyTail};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 use watch::{Seen, Watch};
 
@@ -750,6 +751,23 @@ enum Wait {
     Cut,
 }
 
+/// Waits for the upstream's next bytes (appended to `buf`, within `gap`), for the client to
+/// leave (`gone`, the stream's [`netio::client_gone_watch`]: then the upstream connection is
+/// dropped at once) or for the drain's cut, whichever comes first. Both relays wait here.
+async fn next_read(
+    conn: &mut UpstreamStream,
+    buf: Vec<u8>,
+    gap: std::time::Duration,
+    gone: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Wait {
+    let reading = conn.read_more(buf, RELAY_READ, netio::after(gap));
+    monoio::select! {
+        (r, b) = reading => Wait::Read(r, b),
+        _ = gone => Wait::ClientGone,
+        _ = drain::cut() => Wait::Cut,
+    }
+}
+
 /// Relays the body of `ex` (whose head is parsed) to the client as HTTP chunks.
 #[allow(clippy::too_many_arguments)]
 async fn relay_stream(
@@ -774,6 +792,7 @@ async fn relay_stream(
     let mut tail: [u8; 2] = *b"\n\n"; // last two bytes relayed, for the event boundary
     let mut key_tail = KeyTail::default();
     let mut buf = std::mem::take(&mut ex.buf);
+    let mut gone = std::pin::pin!(netio::client_gone_watch(client.as_raw_fd()));
     let result = loop {
         let filled = buf.len();
         let (payload, done, clean) = match framing {
@@ -873,14 +892,7 @@ async fn relay_stream(
         buf.truncate(RESERVE.min(buf.len()));
         buf.resize(RESERVE, 0);
         data_start = RESERVE;
-        let reading = ex.conn.read_more(buf, RELAY_READ, netio::after(gap));
-        let wait = monoio::select! {
-            (r, b) = reading => Wait::Read(r, b),
-            // The client left while we waited: drop the upstream connection now.
-            _ = netio::client_gone_later(client) => Wait::ClientGone,
-            _ = drain::cut() => Wait::Cut,
-        };
-        let r = match wait {
+        let r = match next_read(&mut ex.conn, buf, gap, gone.as_mut()).await {
             Wait::Read(r, b) => {
                 buf = b;
                 r

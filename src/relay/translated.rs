@@ -8,7 +8,7 @@
 
 use super::keep::Keep;
 use super::scrub::{KeySet, KeyTail};
-use super::{drain, Opening, StreamEnd, Wait, RELAY_READ, RESERVE, SHUTTING_DOWN, WITHHELD};
+use super::{drain, next_read, Opening, StreamEnd, Wait, RESERVE, SHUTTING_DOWN, WITHHELD};
 use crate::endpoint::Protocol;
 use crate::error::{Error, ErrorKind};
 use crate::http1::write::{chunk_header, LAST_CHUNK};
@@ -17,6 +17,7 @@ use crate::netio::{self, IoFail};
 use crate::translate::stream::{Progress, Translator};
 use crate::upstream::Exchange;
 use monoio::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 /// How one step of the loop ends the stream, if it does.
@@ -67,6 +68,7 @@ pub(super) async fn relay(
     let mut buf = std::mem::take(&mut ex.buf);
     let mut o = std::mem::take(out);
     let mut relayed = 0usize;
+    let mut gone = std::pin::pin!(netio::client_gone_watch(client.as_raw_fd()));
     let result = loop {
         let filled = buf.len();
         let decoded = match framing {
@@ -129,13 +131,7 @@ pub(super) async fn relay(
         }
         buf.clear();
         data_start = 0;
-        let reading = ex.conn.read_more(buf, RELAY_READ, netio::after(gap));
-        let wait = monoio::select! {
-            (r, b) = reading => Wait::Read(r, b),
-            _ = netio::client_gone_later(client) => Wait::ClientGone,
-            _ = drain::cut() => Wait::Cut,
-        };
-        let r = match wait {
+        let r = match next_read(&mut ex.conn, buf, gap, gone.as_mut()).await {
             Wait::Read(r, b) => {
                 buf = b;
                 r
