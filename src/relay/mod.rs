@@ -58,8 +58,12 @@ use keep::Keep;
 
 /// Room kept in front of relayed data for a chunk-size line.
 pub const RESERVE: usize = 32;
-/// Read size of one relay step.
-pub const RELAY_READ: usize = 16 * 1024;
+/// The least room a relay read asks for; it reads into all the room the buffer has. Not the
+/// pooled buffer's whole size: the [`RESERVE`] in front leaves less than that, so asking for
+/// 16 KiB grew every stream's buffer to 32 KiB (and glibc's realloc touched the old 16 KiB
+/// again in the copy), a third of the memory of an active stream. Only a read that fills the
+/// buffer, a bulk body, grows it now (for the chunk's closing CRLF).
+pub const RELAY_READ: usize = 4 * 1024;
 
 /// What the relay needs to answer one attempt: handed over by the attempt phase, which
 /// rendered the trace before the relay started.
