@@ -292,8 +292,8 @@ def main() -> None:
     v = m["switchyard_rss_idle_kib"]
     target("idle RSS < 20 MiB", v, None if v is None else v < 20 * 1024, f"{fmt(v / 1024 if v else None, 1)} MiB")
     v = idle.get(GW, {}).get("kib_per_conn")
-    target(f"RSS per idle connection < 16 KiB ({meta['idle_conns']} conns)", v,
-           None if v is None else v < 16, f"{fmt(v, 2)} KiB")
+    target(f"RSS per idle connection < 2 KiB ({meta['idle_conns']} conns)", v,
+           None if v is None else v < 2, f"{fmt(v, 2)} KiB")
     figures["targets_checked"] = checks
 
     if problems:

@@ -10,6 +10,7 @@
 pub mod conn;
 pub mod listen;
 pub mod respond;
+pub mod slot;
 pub mod worker;
 
 use crate::endpoint::Protocol;

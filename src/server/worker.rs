@@ -83,6 +83,8 @@ pub struct Worker {
     bufs: RefCell<Vec<Bufs>>,
     /// Large read buffers lent to connections whose request outgrew their own.
     rbufs: RefCell<Vec<Vec<u8>>>,
+    /// Blocks the connections' request futures run in (see `slot`).
+    pub slots: super::slot::Slots,
 }
 
 /// Buffer sets kept per worker; past this, returned ones are freed (a burst of concurrency
@@ -294,6 +296,7 @@ async fn accept_loop<S: Service>(
         cached: RefCell::new((shared.routes.generation(), Rc::new(table))),
         bufs: RefCell::new(Vec::new()),
         rbufs: RefCell::new(Vec::new()),
+        slots: super::slot::Slots::new(MAX_POOLED_BUFS),
         shared,
     });
     let service = Rc::new(service);
