@@ -53,6 +53,24 @@ pub async fn read_more<S: AsyncReadRent>(
     }
 }
 
+/// [`read_more`] with no deadline of its own, for a caller whose own timer bounds the wait
+/// (dropping this future cancels the read; its buffer then stays with the driver).
+pub async fn read_some<S: AsyncReadRent>(
+    s: &mut S,
+    mut buf: Vec<u8>,
+    min_spare: usize,
+) -> (Result<usize, IoFail>, Vec<u8>) {
+    if buf.capacity() - buf.len() < min_spare {
+        buf.reserve(min_spare);
+    }
+    let len = buf.len();
+    match s.read(buf.slice_mut(len..)).await {
+        (Ok(0), slice) => (Err(IoFail::Closed), slice.into_inner()),
+        (Ok(n), slice) => (Ok(n), slice.into_inner()),
+        (Err(e), slice) => (Err(classify(&e)), slice.into_inner()),
+    }
+}
+
 /// Writes all of `buf` (any owned buffer or slice of one) before `deadline`.
 pub async fn write_all<S: AsyncWriteRent, B: IoBuf + 'static>(
     s: &mut S,

@@ -306,6 +306,43 @@ fn a_stalled_stream_ends_with_an_error_event_not_done() {
     assert_closed(&rx, "the stalled upstream connection was not closed");
 }
 
+/// A stream whose events come closer together than `stream_idle_timeout_ms`, lasting several
+/// times it in all, is relayed whole: the stall deadline runs from each wait, not from the
+/// start of the stream (its one timer is moved on, not left to fire).
+#[test]
+fn a_stream_longer_than_the_idle_timeout_but_never_idle_that_long_is_whole() {
+    let up = Capture::scripted(|c| {
+        if c.read_request().is_none() {
+            return;
+        }
+        c.write(&sse_head());
+        for i in 0..12 {
+            std::thread::sleep(Duration::from_millis(40));
+            let ev = format!(
+                "data: {{\"id\":\"chatcmpl-up1\",\"object\":\"chat.completion.chunk\",\"model\":\"m1\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"p{i}\"}}}}]}}\n\n"
+            );
+            c.write(&chunk(ev.as_bytes()));
+        }
+        let mut out = chunk(SSE_EVENTS[1].as_bytes());
+        out.extend_from_slice(&chunk(SSE_EVENTS[2].as_bytes()));
+        out.extend_from_slice(b"0\r\n\r\n");
+        c.write(&out);
+    });
+    let gw = gateway_for(
+        &up,
+        "first_byte_timeout_ms = 10000\nstream_idle_timeout_ms = 150",
+    );
+    let r = gw.chat("m1", true);
+    assert_eq!(r.status, 200, "{}", r.dump());
+    let text = r.text();
+    assert!(
+        !text.contains("data: {\"error\":"),
+        "a stream never idle for the timeout was cut: {text}"
+    );
+    assert!(text.contains("p11"), "events missing: {text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "no clean end: {text}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // (f) the client leaves
 

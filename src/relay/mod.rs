@@ -755,20 +755,88 @@ enum Wait {
     Cut,
 }
 
-/// Waits for the upstream's next bytes (appended to `buf`, within `gap`), for the client to
-/// leave (`gone`, the stream's [`netio::client_gone_watch`]: then the upstream connection is
-/// dropped at once) or for the drain's cut, whichever comes first. Both relays wait here.
-async fn next_read(
-    conn: &mut UpstreamStream,
-    buf: Vec<u8>,
+/// What a stream waits on besides its upstream, made once per stream and polled at every
+/// wait for the next upstream read: made per read, the client watch, the drain's cut and the
+/// stall deadline each registered and dropped a timer or a waker per event (a quarter of the
+/// relay's CPU per event, bench/streams.sh).
+struct Waits<'a, G> {
+    /// The stream's [`netio::client_gone_watch`].
+    gone: std::pin::Pin<&'a mut G>,
+    /// The worker's drain cut.
+    cut: drain::Cut,
+    /// Fires at the stall deadline: set once, moved on only when it fires early (reads came
+    /// meanwhile), so a flowing stream touches no timer per event.
+    stall: std::pin::Pin<&'a mut monoio::time::Sleep>,
+    /// The stall allowance: at most this between two upstream reads.
     gap: std::time::Duration,
-    gone: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
-) -> Wait {
-    let reading = conn.read_more(buf, RELAY_READ, netio::after(gap));
-    monoio::select! {
-        (r, b) = reading => Wait::Read(r, b),
-        _ = gone => Wait::ClientGone,
-        _ = drain::cut() => Wait::Cut,
+    /// When the current wait began.
+    last: Instant,
+}
+
+impl<'a, G: std::future::Future<Output = ()>> Waits<'a, G> {
+    fn new(
+        gone: std::pin::Pin<&'a mut G>,
+        stall: std::pin::Pin<&'a mut monoio::time::Sleep>,
+        gap: std::time::Duration,
+    ) -> Self {
+        Waits {
+            gone,
+            cut: drain::cut(),
+            stall,
+            gap,
+            last: Instant::now(),
+        }
+    }
+
+    /// Waits for the upstream's next bytes (appended to `buf`), for the client to leave (then
+    /// the upstream connection is dropped at once), for the drain's cut, or for `gap` to pass
+    /// (from now: time spent writing to a slow client is not the upstream's), whichever comes
+    /// first. Both relays wait here.
+    async fn next_read(&mut self, conn: &mut UpstreamStream, buf: Vec<u8>) -> Wait {
+        self.last = Instant::now();
+        let deadline = monoio::time::Instant::from_std(self.last + self.gap);
+        let reading = conn.read_more_watched(buf, RELAY_READ, deadline);
+        let stalled = Stalled {
+            sleep: self.stall.as_mut(),
+            last: self.last,
+            gap: self.gap,
+        };
+        monoio::select! {
+            (r, b) = reading => Wait::Read(r, b),
+            _ = self.gone.as_mut() => Wait::ClientGone,
+            _ = &mut self.cut => Wait::Cut,
+            _ = stalled => Wait::Read(Err(IoFail::Timeout), Vec::new()),
+        }
+    }
+}
+
+/// Resolves once `gap` has passed since `last` (the wait's start): the stream's one stall
+/// timer, moved on to `last + gap` when it fires before that.
+struct Stalled<'a> {
+    sleep: std::pin::Pin<&'a mut monoio::time::Sleep>,
+    last: Instant,
+    gap: std::time::Duration,
+}
+
+impl std::future::Future for Stalled<'_> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        loop {
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+            let due = self.last + self.gap;
+            if due <= Instant::now() {
+                return std::task::Poll::Ready(());
+            }
+            self.sleep
+                .as_mut()
+                .reset(monoio::time::Instant::from_std(due));
+        }
     }
 }
 
@@ -796,7 +864,9 @@ async fn relay_stream(
     let mut tail: [u8; 2] = *b"\n\n"; // last two bytes relayed, for the event boundary
     let mut key_tail = KeyTail::default();
     let mut buf = std::mem::take(&mut ex.buf);
-    let mut gone = std::pin::pin!(netio::client_gone_watch(client.as_raw_fd()));
+    let gone = std::pin::pin!(netio::client_gone_watch(client.as_raw_fd()));
+    let stall = std::pin::pin!(monoio::time::sleep(gap));
+    let mut waits = Waits::new(gone, stall, gap);
     let result = loop {
         let filled = buf.len();
         let (payload, done, clean) = match framing {
@@ -896,7 +966,7 @@ async fn relay_stream(
         buf.truncate(RESERVE.min(buf.len()));
         buf.resize(RESERVE, 0);
         data_start = RESERVE;
-        let r = match next_read(&mut ex.conn, buf, gap, gone.as_mut()).await {
+        let r = match waits.next_read(&mut ex.conn, buf).await {
             Wait::Read(r, b) => {
                 buf = b;
                 r

@@ -8,7 +8,7 @@
 
 use super::keep::Keep;
 use super::scrub::{KeySet, KeyTail};
-use super::{drain, next_read, Opening, StreamEnd, Wait, RESERVE, SHUTTING_DOWN, WITHHELD};
+use super::{drain, Opening, StreamEnd, Wait, Waits, RESERVE, SHUTTING_DOWN, WITHHELD};
 use crate::endpoint::Protocol;
 use crate::error::{Error, ErrorKind};
 use crate::http1::write::{chunk_header, LAST_CHUNK};
@@ -68,7 +68,9 @@ pub(super) async fn relay(
     let mut buf = std::mem::take(&mut ex.buf);
     let mut o = std::mem::take(out);
     let mut relayed = 0usize;
-    let mut gone = std::pin::pin!(netio::client_gone_watch(client.as_raw_fd()));
+    let gone = std::pin::pin!(netio::client_gone_watch(client.as_raw_fd()));
+    let stall = std::pin::pin!(monoio::time::sleep(gap));
+    let mut waits = Waits::new(gone, stall, gap);
     let result = loop {
         let filled = buf.len();
         let decoded = match framing {
@@ -131,7 +133,7 @@ pub(super) async fn relay(
         }
         buf.clear();
         data_start = 0;
-        let r = match next_read(&mut ex.conn, buf, gap, gone.as_mut()).await {
+        let r = match waits.next_read(&mut ex.conn, buf).await {
             Wait::Read(r, b) => {
                 buf = b;
                 r

@@ -91,6 +91,21 @@ impl UpstreamStream {
         }
     }
 
+    /// [`read_more`](Self::read_more) for a caller that also waits on its own timer for
+    /// `deadline` (a stream's one stall timer): a plain socket reads with no timer of its own
+    /// (one per event is what the caller's saves); TLS and the mock keep theirs.
+    pub async fn read_more_watched(
+        &mut self,
+        buf: Vec<u8>,
+        min_spare: usize,
+        deadline: monoio::time::Instant,
+    ) -> (Result<usize, IoFail>, Vec<u8>) {
+        match self {
+            UpstreamStream::Plain(s) => netio::read_some(s, buf, min_spare).await,
+            _ => self.read_more(buf, min_spare, deadline).await,
+        }
+    }
+
     /// Sends all of `buf` (encrypted when TLS); hands the buffer back.
     pub async fn write_vec(
         &mut self,

@@ -199,11 +199,22 @@ impl StreamTap {
     }
 
     fn usage_lines(&mut self, payload: &[u8]) -> Option<std::ops::Range<usize>> {
-        let finder = memchr::memmem::Finder::new(b"\"usage\"");
         let mut from = 0;
         let mut cut = None;
-        while let Some(i) = finder.find(&payload[from..]) {
+        while let Some(i) = USAGE_KEY.find(&payload[from..]) {
             let at = from + i;
+            // A chat chunk asked for with include_usage carries `"usage":null` in every event
+            // but the last: skipped without parsing the line (the relay's CPU per event), unless
+            // the line is a Responses event, whose `response` also carries the status.
+            if is_null_value(&payload[at + b"\"usage\"".len()..]) {
+                let line_end =
+                    memchr::memchr(b'\n', &payload[at..]).map_or(payload.len(), |n| at + n);
+                let line_start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
+                if RESPONSE_KEY.find(&payload[line_start..line_end]).is_none() {
+                    from = at + 1;
+                    continue;
+                }
+            }
             let start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
             let Some(len) = memchr::memchr(b'\n', &payload[at..]) else {
                 return cut;
@@ -232,9 +243,8 @@ impl StreamTap {
     }
 
     fn reason_lines(&mut self, payload: &[u8]) {
-        let finder = memchr::memmem::Finder::new(b"_reason\"");
         let mut from = 0;
-        while let Some(i) = finder.find(&payload[from..]) {
+        while let Some(i) = REASON_KEY.find(&payload[from..]) {
             let at = from + i;
             let after = &payload[at + b"_reason\"".len()..];
             from = at + 1;
@@ -308,6 +318,40 @@ impl StreamTap {
     }
 }
 
+/// The keys a stream's events are searched for, each searcher built once (not per event).
+static USAGE_KEY: Finder = Finder::new(b"\"usage\"");
+static RESPONSE_KEY: Finder = Finder::new(b"\"response\"");
+static REASON_KEY: Finder = Finder::new(b"_reason\"");
+
+/// A memmem searcher built on first use.
+struct Finder {
+    needle: &'static [u8],
+    built: std::sync::OnceLock<memchr::memmem::Finder<'static>>,
+}
+
+impl Finder {
+    const fn new(needle: &'static [u8]) -> Finder {
+        Finder {
+            needle,
+            built: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        self.built
+            .get_or_init(|| memchr::memmem::Finder::new(self.needle))
+            .find(hay)
+    }
+}
+
+/// Whether `after` (what follows a JSON key's closing quote) is `: null`.
+fn is_null_value(after: &[u8]) -> bool {
+    after
+        .trim_ascii_start()
+        .strip_prefix(b":")
+        .is_some_and(|v| v.trim_ascii_start().starts_with(b"null"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +416,14 @@ mod tests {
             t.finish().map(|f| f.as_str().to_string()).as_deref(),
             Some("completed")
         );
+        // A Responses event whose usage is null still gives its status (the null-usage skip
+        // is for chat chunks only).
+        let mut t = StreamTap::new(Protocol::OpenAi);
+        t.feed(b"event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"status\":\"incomplete\",\"usage\" : null}}\n\n");
+        assert_eq!(
+            t.finish().map(|f| f.as_str().to_string()).as_deref(),
+            Some("incomplete")
+        );
     }
 
     #[test]
@@ -401,6 +453,14 @@ mod tests {
         let mut t = StreamTap::new(Protocol::OpenAi);
         t.feed(chat);
         assert_eq!(t.usage().map(|u| (u.input, u.output)), Some((10, 3)));
+        // Null usage lines (every chunk but the last) are passed over, also with the real one
+        // in the same read after them, and the usage chunk is still cut when stripping.
+        let chat = b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\": null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n";
+        let mut t = StreamTap::new(Protocol::OpenAi).stripping(true);
+        let cut = t.feed(chat).expect("the usage chunk is found");
+        assert!(chat[cut.clone()].starts_with(b"data: {\"choices\":[],\"usage\":{"));
+        assert!(chat[cut.end..].starts_with(b"data: [DONE]"));
+        assert_eq!(t.usage().map(|u| (u.input, u.output)), Some((7, 2)));
         let mut t = StreamTap::new(Protocol::Anthropic);
         t.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":6,\"cache_read_input_tokens\":4,\"output_tokens\":1}}}\n\n");
         t.feed(b"event: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}\n\n");
