@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end load bench of the gateway against nginx and a peer gateway, on one machine.
 #
-#   bash bench/load.sh            full run: 3 interleaved rounds (~17 minutes)
+#   bash bench/load.sh            full run: 3 interleaved rounds (~22 minutes)
 #   bash bench/load.sh --quick    1 round, 2 s per run, for CI (~3 minutes once oha is installed)
 #
 # Proxies under test run on core SERVER_CPU (0), one worker each, alone; the upstreams (static
@@ -12,10 +12,14 @@
 # nginx-log and switchyard-log (the same with each one's default per-request logging on: nginx's
 # access log; the gateway's info line, JSON access log and usage ledger; closed-loop rows only), peer (TensorZero's
 # gateway, or LiteLLM's proxy as a fallback).
+# Modes: plain (chat.json) and stream (stream.sse, 22 events, 5.3 KB) get every row; short
+# (short.sse, 5 chunks and [DONE], < 1 KB) and long (long.sse, 130 chunks, ~25 KB) get the
+# closed-loop rows only, on every target but the peer.
 # Every round runs every target; figures are medians over rounds. Report: bench/results/latest.txt
 # and latest.json; raw tool outputs stay in the run directory it prints. See bench/README.md.
 #
-# Environment overrides: ROUNDS, DURATION (closed loop s), C1_DURATION, RATE_DURATION, CONNS
+# Environment overrides: ROUNDS, DURATION (closed loop s), SHAPE_DURATION (closed loop s of the
+# short and long streams), C1_DURATION, RATE_DURATION, CONNS
 # (closed-loop connections), RATE_CONNS, PROBE_COUNT, GAP_COUNT, PAIRED_COUNT, PAIRED_SECONDS,
 # IDLE_CONNS, SERVER_CPU, LOAD_CPU, SWITCHYARD_BIN (skip the build), INSTALL_OHA=0 (do not build
 # oha), PEER=tensorzero|litellm|none, TENSORZERO_VERSION, KEEP_RUN=0 (delete the run directory).
@@ -30,7 +34,7 @@ QUICK=0
 for arg in "$@"; do
     case $arg in
         --quick) QUICK=1 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "load.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -38,16 +42,17 @@ done
 if [ "$QUICK" = 1 ]; then
     : "${ROUNDS:=1}" "${DURATION:=2}" "${C1_DURATION:=2}" "${RATE_DURATION:=2}"
     : "${PROBE_COUNT:=100}" "${GAP_COUNT:=10}" "${IDLE_CONNS:=10000}" "${PAIRED_COUNT:=5000}"
-    : "${PAIRED_SECONDS:=3}"
+    : "${PAIRED_SECONDS:=3}" "${SHAPE_DURATION:=1}"
 else
     : "${ROUNDS:=3}" "${DURATION:=8}" "${C1_DURATION:=5}" "${RATE_DURATION:=6}"
     : "${PROBE_COUNT:=500}" "${GAP_COUNT:=30}" "${IDLE_CONNS:=10000}" "${PAIRED_COUNT:=20000}"
-    : "${PAIRED_SECONDS:=6}"
+    : "${PAIRED_SECONDS:=6}" "${SHAPE_DURATION:=$DURATION}"
 fi
 : "${CONNS:=64}" "${RATE_CONNS:=64}" "${SERVER_CPU:=0}" "${LOAD_CPU:=1}"
 : "${PEER:=tensorzero}" "${TENSORZERO_VERSION:=2026.6.0}" "${LITELLM_SPEC:=litellm[proxy]<1.107}"
 PACED_GAP_MS=10
 TOKEN=sk-lr-bench
+SHAPE_TOKEN=sk-lr-shape # the short and long streams' project (the same length as TOKEN)
 
 START=$(date +%s)
 LOADAVG_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -181,6 +186,21 @@ kind = "openai"
 base_url = "http://127.0.0.1:$PACED_PORT/v1"
 api_key_env = "BENCH_KEY"
 
+# The short and long stream shapes: the same static upstream on the paths that answer them.
+[[providers]]
+id = "up-short"
+kind = "openai"
+base_url = "http://127.0.0.1:$UP_PORT/short/v1"
+api_key_env = "BENCH_KEY"
+max_idle_per_worker = 256
+
+[[providers]]
+id = "up-long"
+kind = "openai"
+base_url = "http://127.0.0.1:$UP_PORT/long/v1"
+api_key_env = "BENCH_KEY"
+max_idle_per_worker = 256
+
 [[models]]
 id = "bench-model"
 provider = "up"
@@ -189,10 +209,26 @@ provider = "up"
 id = "bench-paced"
 provider = "paced"
 
+[[models]]
+id = "bench-short"
+provider = "up-short"
+
+[[models]]
+id = "bench-long"
+provider = "up-long"
+
 [[projects]]
 slug = "bench"
 tokens = ["$TOKEN"]
 models = ["bench-model", "bench-paced"]
+policies = []
+
+# The stream shapes in a project of their own: the router scores every model of the request's
+# project, so adding them to "bench" would change the plain and stream rows' work and trace.
+[[projects]]
+slug = "bench-shapes"
+tokens = ["$SHAPE_TOKEN"]
+models = ["bench-short", "bench-long"]
 policies = []
 EOF
 # The provider key is one the fixtures cannot hold: the gateway withholds any answer that
@@ -342,17 +378,38 @@ PACED_MODEL[nginx-log]=bench-paced PACED_MODEL[switchyard-log]=bench-paced
 PID[nginx-log]=$PROXY_LOG_PID PID[switchyard-log]=$SY_LOG_PID
 # closed_only TARGET: the targets measured by the closed-loop rows only
 closed_only() { [ "$1" = translated ] || [ "$1" = nginx-log ] || [ "$1" = switchyard-log ]; }
+# The short and long stream shapes (closed-loop rows only): nginx and direct on the upstream's
+# path for the shape (/short/v1/..., /long/v1/..., which the nginx proxy's `location /` passes
+# through as it is), the gateway on its own path with the shape's model (bench-short, bench-long),
+# whose provider's base_url is that path. Every target so far; not the peer (added below).
+SHAPES=(short long)
+SHAPE_TARGETS=("${TARGETS[@]}")
+declare -A SHAPE_URL SHAPE_MODEL
+for t in "${SHAPE_TARGETS[@]}"; do
+    for mode in "${SHAPES[@]}"; do
+        case $t in
+            direct | nginx | nginx-log)
+                SHAPE_URL[$t.$mode]=${URL[$t]%/v1/chat/completions}/$mode/v1/chat/completions
+                SHAPE_MODEL[$t.$mode]=${MODEL[$t]} ;;
+            *) SHAPE_URL[$t.$mode]=${URL[$t]} SHAPE_MODEL[$t.$mode]=bench-$mode ;;
+        esac
+    done
+done
+# url_of / model_of TARGET MODE: where a mode's requests go, and their model
+url_of() { echo "${SHAPE_URL[$1.$2]:-${URL[$1]}}"; }
+model_of() { echo "${SHAPE_MODEL[$1.$2]:-${MODEL[$1]}}"; }
 if [ "$PEER_NAME" != none ]; then
     TARGETS+=(peer)
     URL[peer]=$PEER_URL PACED_URL[peer]=$PEER_URL
     MODEL[peer]=$PEER_MODEL PACED_MODEL[peer]=$PEER_PACED_MODEL PID[peer]=$PEER_PID
 fi
 
-# body MODEL MODE [API]: a chat completions body, or a messages one (API=messages)
+# body MODEL MODE [API]: a chat completions body, or a messages one (API=messages); every mode but
+# plain is streamed
 body() {
     local bound=""
     if [ "${3:-chat}" = messages ]; then bound=',"max_tokens":256'; fi
-    if [ "$2" = stream ]; then
+    if [ "$2" != plain ]; then
         printf '{"model":"%s","messages":[{"role":"user","content":"hello"}]%s,"stream":true}' "$1" "$bound"
     else
         printf '{"model":"%s","messages":[{"role":"user","content":"hello"}]%s}' "$1" "$bound"
@@ -360,8 +417,10 @@ body() {
 }
 # headers MODE: one 'name: value' per line
 headers() {
-    printf 'content-type: application/json\nauthorization: Bearer %s\n' "$TOKEN"
-    if [ "$1" = stream ]; then printf 'accept: text/event-stream\n'; fi
+    local token=$TOKEN
+    if [ "$1" = short ] || [ "$1" = long ]; then token=$SHAPE_TOKEN; fi
+    printf 'content-type: application/json\nauthorization: Bearer %s\n' "$token"
+    if [ "$1" != plain ]; then printf 'accept: text/event-stream\n'; fi
 }
 header_args() { # header_args FLAG MODE: FLAG 'name: value' pairs for curl, oha, the probes
     local h
@@ -379,17 +438,24 @@ check() {
         "${hargs[@]}" --data-binary "$(body "$model" "$mode" "${API[$t]:-chat}")" "$url") ||
         die "$t ($mode): no answer from $url"
     [ "$code" = 200 ] || die "$t ($mode): status $code from $url: $(head -c 500 "$out")"
-    if [ "$mode" = stream ]; then
-        [[ $ctype == text/event-stream* ]] || die "$t (stream): content-type '$ctype'"
-        local end='^data: \[DONE\]'
+    if [ "$mode" != plain ]; then
+        [[ $ctype == text/event-stream* ]] || die "$t ($mode): content-type '$ctype'"
+        local end='^data: \[DONE\]' marker=twenty
         if [ "${API[$t]:-chat}" = messages ]; then end='^event: message_stop'; fi
-        grep -q 'twenty' "$out" && grep -q "$end" "$out" ||
-            die "$t (stream): the upstream's events are missing: $(head -c 500 "$out")"
-        if [ "$t" = switchyard ]; then
-            head -1 "$out" | grep -q '"type":"trace"' || die "switchyard (stream): first event is not the trace"
+        # the last content chunk of short.sse and long.sse
+        if [ "$mode" = short ]; then marker=' sweet\.'; fi
+        if [ "$mode" = long ]; then marker=' tok-last\.'; fi
+        grep -q "$marker" "$out" && grep -q "$end" "$out" ||
+            die "$t ($mode): the upstream's events are missing: $(head -c 500 "$out")"
+        if [ "$mode" = long ]; then # and every content chunk before it, one event each
+            [ "$(grep -c '(tok [0-9][0-9][0-9])' "$out")" = "$LONG_CHUNKS" ] ||
+                die "$t (long): $(grep -c '(tok [0-9][0-9][0-9])' "$out") of the $LONG_CHUNKS numbered chunks"
+        fi
+        if [ "$t" = switchyard ] || [ "$t" = switchyard-log ]; then
+            head -1 "$out" | grep -q '"type":"trace"' || die "$t ($mode): first event is not the trace"
         fi
         if [ "$t" = translated ]; then
-            head -1 "$out" | grep -q '^event: ping' || die "translated (stream): first event is not the trace ping"
+            head -1 "$out" | grep -q '^event: ping' || die "translated ($mode): first event is not the trace ping"
         fi
     else
         grep -q 'fixed reply from the static benchmark upstream' "$out" ||
@@ -402,17 +468,26 @@ cmp -s <(curl -sS -X POST "${URL[direct]}") "$ROOT/bench/nginx/chat.json" ||
     die "nginx upstream does not serve bench/nginx/chat.json byte for byte"
 cmp -s <(curl -sS -X POST "http://127.0.0.1:$UP_PORT/v1/stream/chat/completions") "$ROOT/bench/nginx/stream.sse" ||
     die "nginx upstream does not serve bench/nginx/stream.sse byte for byte"
+for mode in "${SHAPES[@]}"; do
+    cmp -s <(curl -sS -X POST "$(url_of direct "$mode")") "$ROOT/bench/nginx/$mode.sse" ||
+        die "nginx upstream does not serve bench/nginx/$mode.sse byte for byte"
+done
+LONG_CHUNKS=$(grep -c '(tok [0-9][0-9][0-9])' "$ROOT/bench/nginx/long.sse")
 for t in "${TARGETS[@]}"; do
     check "$t" stream "${PACED_URL[$t]}" "${PACED_MODEL[$t]}"
     for mode in plain stream; do check "$t" "$mode" "${URL[$t]}" "${MODEL[$t]}"; done
 done
+for t in "${SHAPE_TARGETS[@]}"; do
+    for mode in "${SHAPES[@]}"; do check "$t" "$mode" "$(url_of "$t" "$mode")" "$(model_of "$t" "$mode")"; done
+done
 SY_RSS_IDLE=$(python3 "$LIB/procstat.py" rss "$SY_PID")
 
 for t in "${TARGETS[@]}"; do
-    for mode in plain stream; do
+    for mode in plain stream "${SHAPES[@]}"; do
+        [ -z "${SHAPE_URL[$t.$mode]:-}" ] && [ "$mode" != plain ] && [ "$mode" != stream ] && continue
         {
             echo 'wrk.method = "POST"'
-            echo "wrk.body = [[$(body "${MODEL[$t]}" "$mode" "${API[$t]:-chat}")]]"
+            echo "wrk.body = [[$(body "$(model_of "$t" "$mode")" "$mode" "${API[$t]:-chat}")]]"
             headers "$mode" | while IFS=': ' read -r k v; do echo "wrk.headers[\"$k\"] = \"$v\""; done
         } >"$RUN/lua/$t.$mode.lua"
     done
@@ -463,7 +538,7 @@ closed() {
         rss_pid=$!
     fi
     cpu0=$(cpu_snapshot "$t")
-    on_load wrk -t1 -c"$c" -d"${d}s" --latency --timeout 5s -s "$RUN/lua/$t.$mode.lua" "${URL[$t]}" >"$raw" 2>&1 ||
+    on_load wrk -t1 -c"$c" -d"${d}s" --latency --timeout 5s -s "$RUN/lua/$t.$mode.lua" "$(url_of "$t" "$mode")" >"$raw" 2>&1 ||
         die "wrk failed on $t: $(tail -5 "$raw")"
     cpu1=$(cpu_snapshot "$t")
     if [ -n "$rss_pid" ]; then wait "$rss_pid"; rss=$(cat "$raw.rss"); fi
@@ -546,11 +621,16 @@ for line in open(sys.argv[1]):
 EOF
 }
 
-log "warm-up: 1 s per target and mode"
+# (--quick: not for the short and long streams, whose runs are short anyway; the checks opened
+# their paths)
+WARM_MODES=(plain stream)
+if [ "$QUICK" = 0 ]; then WARM_MODES+=("${SHAPES[@]}"); fi
+log "warm-up: 1 s per target and mode (${WARM_MODES[*]})"
 for t in "${TARGETS[@]}"; do
-    for mode in plain stream; do
-        on_load wrk -t1 -c"$CONNS" -d1s -s "$RUN/lua/$t.$mode.lua" "${URL[$t]}" >"$RUN/raw/warmup.$t.$mode.txt" 2>&1 ||
-            die "warm-up wrk failed on $t"
+    for mode in "${WARM_MODES[@]}"; do
+        [ -f "$RUN/lua/$t.$mode.lua" ] || continue
+        on_load wrk -t1 -c"$CONNS" -d1s -s "$RUN/lua/$t.$mode.lua" "$(url_of "$t" "$mode")" \
+            >"$RUN/raw/warmup.$t.$mode.txt" 2>&1 || die "warm-up wrk failed on $t ($mode)"
     done
 done
 
@@ -597,6 +677,12 @@ for r in $(seq 1 "$ROUNDS"); do
             done
         fi
     done
+    shape_order=()
+    for t in "${order[@]}"; do if [ -n "${SHAPE_URL[$t.short]:-}" ]; then shape_order+=("$t"); fi; done
+    for mode in "${SHAPES[@]}"; do
+        log "round $r/$ROUNDS $mode streams: closed loop (wrk -c$CONNS, ${SHAPE_DURATION}s) on ${shape_order[*]}"
+        for t in "${shape_order[@]}"; do closed "$t" "$mode" "$r" closed "$CONNS" "$SHAPE_DURATION"; done
+    done
     log "round $r/$ROUNDS: SSE probes (TTFB: $PROBE_COUNT streams; gaps: $GAP_COUNT paced streams)"
     for t in "${order[@]}"; do
         closed_only "$t" && continue
@@ -637,6 +723,9 @@ def out(cmd):
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 json.dump({
     "quick": $QUICK, "rounds": $ROUNDS, "duration_s": $DURATION, "c1_duration_s": $C1_DURATION,
+    "shape_duration_s": $SHAPE_DURATION,
+    "shapes": {m: {"events": open(f"$ROOT/bench/nginx/{m}.sse").read().count("data: "),
+                   "bytes": len(open(f"$ROOT/bench/nginx/{m}.sse", "rb").read())} for m in ("stream", "short", "long")},
     "rate_duration_s": $RATE_DURATION, "conns": $CONNS, "rate_conns": $RATE_CONNS,
     "probe_count": $PROBE_COUNT, "paired_count": $PAIRED_COUNT, "paired_seconds": $PAIRED_SECONDS, "gap_count": $GAP_COUNT, "paced_gap_ms": $PACED_GAP_MS,
     "idle_conns": $IDLE_CONNS, "server_cpu": "$SERVER_CPU", "load_cpu": "$LOAD_CPU",

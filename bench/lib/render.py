@@ -1,7 +1,7 @@
 """Renders a bench template: `@NAME@` placeholders from NAME=VALUE arguments.
 
-`@CHAT_RETURN@` and `@SSE_RETURN@` become directives that answer with the fixtures in bench/nginx/
-byte for byte: `return 200 '...'` of the file escaped as an nginx quoted string (nginx's parser turns
+`@CHAT_RETURN@`, `@SSE_RETURN@`, `@SHORT_RETURN@` and `@LONG_RETURN@` become directives that answer
+with the fixtures in bench/nginx/ (chat.json, stream.sse, short.sse, long.sse) byte for byte: `return 200 '...'` of the file escaped as an nginx quoted string (nginx's parser turns
 `\\n` back into a newline). One configuration token must fit nginx's 4 KiB parse buffer, so a
 longer fixture is cut into `set $NAME_i '...';` pieces that `return` joins. Fixtures may not hold
 `$` (nginx would read a variable). load.sh checks the answers with curl before any load.
@@ -40,7 +40,7 @@ def nginx_return(name: str, text: str) -> str:
 def main() -> None:
     template, out, *pairs = sys.argv[1:]
     values = dict(p.split("=", 1) for p in pairs)
-    for name, fixture in (("CHAT", "chat.json"), ("SSE", "stream.sse")):
+    for name, fixture in (("CHAT", "chat.json"), ("SSE", "stream.sse"), ("SHORT", "short.sse"), ("LONG", "long.sse")):
         with open(os.path.join(FIXTURES, fixture)) as f:
             values[name + "_RETURN"] = nginx_return(name.lower(), f.read())
     with open(template) as f:

@@ -3,6 +3,9 @@
 Reads RUN/records.jsonl (one record per run, from parse.py and load.sh) and RUN/meta.json, prints
 the table, and writes it to OUT.txt and every figure to OUT.json.
 
+Modes: plain and stream get every row; short and long (stream shapes: short.sse, long.sse) only
+the closed-loop ones, in tables of their own.
+
 Added latencies and ratios are taken within a round (gateway minus direct, gateway over nginx, in
 the same round), then the median over rounds, so a noisy round moves both sides of a comparison.
 
@@ -91,6 +94,24 @@ def fmt(v, digits: int = 0, unit: str = "") -> str:
     return f"{v:,.{digits}f}{unit}"
 
 
+def throughput_ratios(rec: "Records", mode: str, targets: list) -> dict:
+    """Closed-loop max req/s of one target over another's, within each round, median over rounds."""
+    ratios = {}
+    for base in ("nginx", "direct", "peer"):
+        if base in targets:
+            ratios[f"{GW}/{base}"] = rec.diff(GW, base, mode, "closed", lambda r: r["rps"], ratio=True)
+    if "translated" in targets:
+        ratios["translated/switchyard"] = rec.diff("translated", GW, mode, "closed", lambda r: r["rps"], ratio=True)
+        ratios["translated/nginx"] = rec.diff("translated", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
+    if "switchyard-log" in targets and "nginx-log" in targets:
+        # Each with its default per-request logging on.
+        ratios["switchyard-log/nginx-log"] = rec.diff("switchyard-log", "nginx-log", mode, "closed",
+                                                      lambda r: r["rps"], ratio=True)
+    if "peer" in targets:
+        ratios["peer/nginx"] = rec.diff("peer", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
+    return ratios
+
+
 def main() -> None:
     run, out_prefix = sys.argv[1], sys.argv[2]
     rec = Records(os.path.join(run, "records.jsonl"))
@@ -98,7 +119,8 @@ def main() -> None:
         meta = json.load(f)
     targets = [t for t in TARGETS if any(r.get("target") == t for r in rec.all)]
     peer_name = f"peer={meta['peer']} {meta['peer_version']}" if meta["peer"] != "none" else "peer=none"
-    figures: dict = {"meta": meta, "targets": targets, "plain": {}, "stream": {}, "memory": {}}
+    figures: dict = {"meta": meta, "targets": targets, "plain": {}, "stream": {}, "short": {}, "long": {},
+                      "memory": {}}
     lines: list = []
     problems: list = []
 
@@ -120,7 +142,8 @@ def main() -> None:
     mode_name = "quick" if meta["quick"] else "full"
     lines += [
         f"Switchyard load bench, {now}, {mode_name}: {meta['rounds']} round(s), closed loop "
-        f"{meta['duration_s']} s, c=1 {meta['c1_duration_s']} s, fixed rate {meta['rate_duration_s']} s; "
+        f"{meta['duration_s']} s (short/long streams {meta.get('shape_duration_s', meta['duration_s'])} s), "
+        f"c=1 {meta['c1_duration_s']} s, fixed rate {meta['rate_duration_s']} s; "
         f"medians over rounds",
         f"switchyard {meta['switchyard']}, {meta['nginx']}, {peer_name}, {meta['wrk']}, "
         f"open loop: {meta['open_loop_version'] or 'none'}",
@@ -204,20 +227,32 @@ def main() -> None:
             row("  paced stream, whole p50 us", cells("gaps_total_p50_us"))
         row("  errors (non-2xx, socket, bad streams)", [str(per_t[t]["errors"]) for t in targets])
 
-        ratios = {}
-        for base in ("nginx", "direct", "peer"):
-            if base in targets:
-                ratios[f"{GW}/{base}"] = rec.diff(GW, base, mode, "closed", lambda r: r["rps"], ratio=True)
-        if "translated" in targets:
-            ratios["translated/switchyard"] = rec.diff("translated", GW, mode, "closed", lambda r: r["rps"], ratio=True)
-            ratios["translated/nginx"] = rec.diff("translated", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
-        if "switchyard-log" in targets and "nginx-log" in targets:
-            # Each with its default per-request logging on.
-            ratios["switchyard-log/nginx-log"] = rec.diff("switchyard-log", "nginx-log", mode, "closed",
-                                                          lambda r: r["rps"], ratio=True)
-        if "peer" in targets:
-            ratios["peer/nginx"] = rec.diff("peer", "nginx", mode, "closed", lambda r: r["rps"], ratio=True)
-        f["throughput_ratios"] = ratios
+        f["throughput_ratios"] = ratios = throughput_ratios(rec, mode, targets)
+        lines.append("  throughput ratios: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in ratios.items()))
+
+    # the other stream shapes: closed-loop rows only, on the targets that ran them (not the peer)
+    for mode, name in (("short", "SHORT"), ("long", "LONG")):
+        shape_targets = [t for t in targets if any(r.get("target") == t and r.get("mode") == mode for r in rec.all)]
+        if not shape_targets:
+            continue
+        sh = meta.get("shapes", {}).get(mode, {})
+        f = figures[mode]
+        f["events"], f["bytes"] = sh.get("events"), sh.get("bytes")
+        lines.append("")
+        chunks = sh["events"] - 1 if sh.get("events") else None  # the last event is [DONE]
+        row(f"{name} streams ({fmt(chunks)} chunks+[DONE], {fmt(sh.get('bytes'))} B)", shape_targets)
+        per_t = {t: {
+            "rps": rec.median(t, mode, "closed", lambda r: r["rps"]),
+            "cpu_us_per_req": rec.median(t, mode, "closed", cpu_per_req),
+            "noise_pct": rec.median(t, mode, "closed", noise_pct),
+            "errors": sum(r.get("errors", 0) for r in rec.all if r.get("target") == t and r.get("mode") == mode),
+        } for t in shape_targets}
+        f["targets"] = per_t
+        row(f"  max req/s (wrk -c{meta['conns']})", [fmt(per_t[t]["rps"]) for t in shape_targets])
+        row("  CPU us/request, closed loop", [fmt(per_t[t]["cpu_us_per_req"], 1) for t in shape_targets])
+        row(f"  CPU {meta['server_cpu']} taken by other processes, %", [fmt(per_t[t]["noise_pct"]) for t in shape_targets])
+        row("  errors (non-2xx, socket, bad streams)", [str(per_t[t]["errors"]) for t in shape_targets])
+        f["throughput_ratios"] = ratios = throughput_ratios(rec, mode, shape_targets)
         lines.append("  throughput ratios: " + ", ".join(f"{k} {fmt(v, 2)}" for k, v in ratios.items()))
 
     # the load driver against the static upstream, one core each
@@ -267,6 +302,12 @@ def main() -> None:
     for mode, fig in (("plain", figures["plain"]), ("stream", figures["stream"])):
         v = fig["throughput_ratios"].get(f"{GW}/nginx")
         target(f"throughput {mode}: switchyard/nginx >= 1.2", v, None if v is None else v >= 1.2, f"{fmt(v, 2)}")
+    for mode in ("short", "long"):
+        fig = figures[mode]
+        v = fig.get("throughput_ratios", {}).get(f"{GW}/nginx")
+        w = fig.get("throughput_ratios", {}).get("switchyard-log/nginx-log")
+        target(f"switchyard/nginx >= 1.2 on {mode} streams", v, None if v is None else v >= 1.2,
+               f"{fmt(v, 2)} (switchyard-log/nginx-log {fmt(w, 2)})")
     for mode, fig in (("plain", P), ("stream", S)):
         # When direct's own p99 at c=1 is far above the quantity measured, the machine's scheduling
         # tail (another process on the servers' core) decides the p99s, not the gateway.
