@@ -14,6 +14,7 @@
 //! has the error event, so none is added.
 
 use crate::scan::members::get;
+use crate::scan::needle::Needle;
 use crate::translate::sse::Framer;
 use crate::translate::Api;
 
@@ -88,11 +89,22 @@ impl Watch {
     }
 }
 
+/// An `error` key: an event without it is no error event, and is passed without parsing (a
+/// chat chunk's members were parsed per event, most of the watch's cost). A key spelled with
+/// escapes (`"\u0065rror"`) is so not seen as one: that stream, which has no end event either,
+/// still ends with the gateway's own error event, never as a whole answer.
+static ERROR_KEY: Needle = Needle::new(b"\"error\"");
+
+/// Whether `data` has a top-level `error` member.
+fn has_error(data: &[u8]) -> bool {
+    ERROR_KEY.is_in(data) && get(data, b"error").is_some()
+}
+
 /// What one event means for the end of a stream of `api`.
 fn classify(api: Api, event: &[u8], data: &[u8]) -> Seen {
     match api {
         Api::Chat if data == b"[DONE]" => Seen::End,
-        Api::Chat if get(data, b"error").is_some() => Seen::Error,
+        Api::Chat if has_error(data) => Seen::Error,
         Api::Chat => Seen::Open,
         Api::Messages => match event {
             b"message_stop" => Seen::End,
@@ -116,7 +128,10 @@ fn classify(api: Api, event: &[u8], data: &[u8]) -> Seen {
             match ty {
                 b"response.completed" | b"response.incomplete" | b"response.failed" => Seen::End,
                 b"error" => Seen::Error,
-                _ if event.is_empty() && get(data, b"error").is_some_and(|e| e != b"null") => {
+                _ if event.is_empty()
+                    && ERROR_KEY.is_in(data)
+                    && get(data, b"error").is_some_and(|e| e != b"null") =>
+                {
                     Seen::Error
                 }
                 _ => Seen::Open,

@@ -25,6 +25,7 @@
 
 mod lex;
 pub mod members;
+pub mod needle;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -13,6 +13,7 @@ use crate::endpoint::Protocol;
 use crate::relay::Usage;
 use crate::route::Model;
 use crate::scan::members::{as_u64, elements, get, members, str_content};
+use crate::scan::needle::Needle;
 use crate::translate;
 use crate::translate::wire::{read_chat_usage, MessagesUsage};
 
@@ -318,31 +319,10 @@ impl StreamTap {
     }
 }
 
-/// The keys a stream's events are searched for, each searcher built once (not per event).
-static USAGE_KEY: Finder = Finder::new(b"\"usage\"");
-static RESPONSE_KEY: Finder = Finder::new(b"\"response\"");
-static REASON_KEY: Finder = Finder::new(b"_reason\"");
-
-/// A memmem searcher built on first use.
-struct Finder {
-    needle: &'static [u8],
-    built: std::sync::OnceLock<memchr::memmem::Finder<'static>>,
-}
-
-impl Finder {
-    const fn new(needle: &'static [u8]) -> Finder {
-        Finder {
-            needle,
-            built: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn find(&self, hay: &[u8]) -> Option<usize> {
-        self.built
-            .get_or_init(|| memchr::memmem::Finder::new(self.needle))
-            .find(hay)
-    }
-}
+/// The keys a stream's events are searched for.
+static USAGE_KEY: Needle = Needle::new(b"\"usage\"");
+static RESPONSE_KEY: Needle = Needle::new(b"\"response\"");
+static REASON_KEY: Needle = Needle::new(b"_reason\"");
 
 /// Whether `after` (what follows a JSON key's closing quote) is `: null`.
 fn is_null_value(after: &[u8]) -> bool {
