@@ -233,7 +233,9 @@ policies = []
 EOF
 # The provider key is one the fixtures cannot hold: the gateway withholds any answer that
 # echoes a fragment of it (a short word like "bench" is in the fixtures' text).
-BENCH_KEY=sk-bench-0f3c9a1e7d5b2468
+# shellcheck source=lib/provider_key.sh
+. "$LIB/provider_key.sh"
+BENCH_KEY=$(provider_key)
 # switchyard-log: the gateway as shipped, its default per-request logging on (the info line of
 # SWITCHYARD_LOG's default level and the JSON access log on stderr, here to a file).
 sed "s|^listen = .*|listen = \"127.0.0.1:$SY_LOG_PORT\"|" "$RUN/bench-config.toml" >"$RUN/bench-config-log.toml"

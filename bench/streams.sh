@@ -37,6 +37,8 @@ else
 fi
 : "${SERVER_CPU:=0}" "${LOAD_CPU:=1}"
 TOKEN=sk-lr-bench
+# shellcheck source=lib/provider_key.sh
+. "$LIB/provider_key.sh"
 log() { printf '[streams.sh] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -141,7 +143,7 @@ models = ["bench-model"]
 policies = []
 EOF
     # A key shaped like a provider's: the relay withholds any answer showing a piece of it.
-    SWITCHYARD_LOG=warn BENCH_KEY="sk-bench-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" taskset -c "$SERVER_CPU" "$SWITCHYARD_BIN" serve \
+    SWITCHYARD_LOG=warn BENCH_KEY="$(provider_key)" taskset -c "$SERVER_CPU" "$SWITCHYARD_BIN" serve \
         --config "$RUN/gateway.toml" --workers 1 >"$RUN/gateway.log" 2>&1 &
     PIDS+=($!)
     SY_PID=$!

@@ -51,6 +51,7 @@ pub struct KeyTail {
     len: usize,
 }
 
+#[inline(always)]
 fn hash(w: u32) -> usize {
     (w.wrapping_mul(0x9E37_79B1) >> (32 - SET_LOG2)) as usize
 }
@@ -118,21 +119,16 @@ impl KeySet {
         }
         // Four blocks a turn, their set bits tested together: a hit on ordinary text is rare,
         // so the common turn is four loads, four multiplies and one branch.
-        let mut quads = hay.chunks_exact(4 * BLOCK);
         let mut base = 0;
-        for q in quads.by_ref() {
-            let bits = [0, 1, 2, 3].map(|j| {
-                let h = hash(u32::from_le_bytes([
-                    q[j * 4],
-                    q[j * 4 + 1],
-                    q[j * 4 + 2],
-                    q[j * 4 + 3],
-                ]));
-                (self.set[h >> 6] >> (h & 63)) & 1
-            });
-            if bits[0] | bits[1] | bits[2] | bits[3] != 0 {
-                for (j, bit) in bits.iter().enumerate() {
-                    if *bit != 0 && self.extends(hay, base + j * BLOCK) {
+        for q in hay.chunks_exact(4 * BLOCK) {
+            let q: &[u8; 4 * BLOCK] = q.try_into().unwrap_or(&[0; 4 * BLOCK]);
+            let at = |j: usize| {
+                let h = hash(u32::from_le_bytes([q[j], q[j + 1], q[j + 2], q[j + 3]]));
+                self.set[h >> 6] >> (h & 63)
+            };
+            if (at(0) | at(4) | at(8) | at(12)) & 1 != 0 {
+                for j in (0..4 * BLOCK).step_by(BLOCK) {
+                    if at(j) & 1 != 0 && self.extends(hay, base + j) {
                         return true;
                     }
                 }
