@@ -1,12 +1,14 @@
 //! Decimal and hex digits written straight into a byte buffer: the wire and log formats that
-//! run per request (RESP lengths, ledger lines) skip `core::fmt`, whose machinery costs more
-//! than the digits.
+//! run per request (HTTP heads and chunk sizes, JSON numbers, RESP lengths, ledger lines, span
+//! ids) skip `core::fmt`, whose machinery costs more than the digits. The one home of these
+//! writers: the modules that write such formats call or re-export them.
 
 /// Lowercase hex digits.
 pub const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `n` in decimal.
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+/// `n` in decimal, on the stack: the digits are `buf[start..]` of the returned `(buf, start)`
+/// (u64::MAX has 20).
+pub fn decimal(mut n: u64) -> ([u8; 20], usize) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
@@ -17,7 +19,13 @@ pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&digits[i..]);
+    (digits, i)
+}
+
+/// Appends `n` in decimal.
+pub fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let (digits, start) = decimal(n);
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// Appends the last `width` (at most 20) decimal digits of `n`, zero-padded.

@@ -116,7 +116,7 @@ pub fn write_chunk_header(out: &mut Vec<u8>, len: usize) {
 /// The chunk-size line `{hex len}\r\n` on the stack, for a vectored write:
 /// the line is `bytes[..n]`.
 pub fn chunk_header(len: usize) -> ([u8; MAX_CHUNK_HEADER], usize) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use crate::digits::HEX;
     let mut out = [0u8; MAX_CHUNK_HEADER];
     // Hex digits needed: at least one, even for 0.
     let bits = usize::BITS - len.leading_zeros();
@@ -135,21 +135,7 @@ pub fn push_usize(out: &mut Vec<u8>, v: usize) {
     push_u64(out, v as u64);
 }
 
-/// Appends `v` in decimal.
-pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    // u64::MAX has 20 decimal digits.
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&tmp[i..]);
-}
+pub use crate::digits::push_u64;
 
 /// No CR, LF or NUL: the bytes cannot end a line early (RFC 9110 §5.5).
 fn is_clean(v: &[u8]) -> bool {

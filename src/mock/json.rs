@@ -31,21 +31,8 @@ pub(crate) fn escaped(out: &mut Vec<u8>, s: &str) {
     crate::scan::push_json_escaped(out, s);
 }
 
-/// Appends `n` in decimal, formatted on the stack.
-pub(crate) fn uint(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        // `n % 10` is below 10, so the cast cannot truncate.
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
+/// Appends `n` in decimal.
+pub(crate) use crate::digits::push_u64 as uint;
 
 #[cfg(test)]
 mod tests {

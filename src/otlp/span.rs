@@ -108,10 +108,8 @@ fn unhex(hex: &[u8], out: &mut [u8]) -> Option<()> {
 }
 
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize]);
-        out.push(HEX[(b & 15) as usize]);
+    for &b in bytes {
+        crate::digits::push_hex(out, b);
     }
 }
 

@@ -495,7 +495,7 @@ pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
 /// Appends the escaped content of `s` without the quotes, as [`push_json_string`] escapes it
 /// (for text streamed into a string literal piece by piece).
 pub fn push_json_escaped(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use crate::digits::HEX;
     let b = s.as_bytes();
     let mut run = 0;
     for (i, &c) in b.iter().enumerate() {

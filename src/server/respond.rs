@@ -175,18 +175,8 @@ pub async fn error_keep(
             n += b.len();
         };
         put(b"retry-after: ");
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        let mut v = secs;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        put(&digits[i..]);
+        let (digits, start) = crate::digits::decimal(secs);
+        put(&digits[start..]);
         put(b"\r\n");
     }
     let head = Head {

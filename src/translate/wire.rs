@@ -10,20 +10,7 @@ use super::{Stop, Usage};
 use crate::scan::members::{as_u64, get, members, str_content};
 use crate::scan::push_json_escaped;
 
-/// Appends the decimal digits of `n`.
-pub fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
+pub use crate::digits::push_u64;
 
 /// The trace id's hex digits (its dashes removed), the body of `msg_`, `resp_`... ids.
 pub fn id_hex(trace_id: &str) -> String {

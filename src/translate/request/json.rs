@@ -35,7 +35,7 @@ fn may_need_escape(w: u64) -> bool {
 /// other control characters), but skipping clean text a word at a time: the text of a
 /// request is most of what a translation writes.
 pub fn escaped(out: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    use crate::digits::HEX;
     let b = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
