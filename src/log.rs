@@ -138,6 +138,35 @@ pub fn init_worker() {
     }
 }
 
+/// A warning said at most once every so many seconds, whichever thread asks: the "lines
+/// dropped" warnings of the queues workers feed without waiting (the usage ledger's, the span
+/// exporter's), which would otherwise repeat once per dropped item.
+#[derive(Default)]
+pub struct Throttle {
+    /// Unix second of the last warning allowed.
+    last_s: AtomicU64,
+}
+
+impl Throttle {
+    /// A throttle that has allowed nothing yet.
+    pub const fn new() -> Throttle {
+        Throttle {
+            last_s: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a warning may be said at `now_s` (Unix seconds): true at most once every
+    /// `every_s` seconds, and to one caller only when several ask at once.
+    pub fn allow(&self, now_s: u64, every_s: u64) -> bool {
+        let last = self.last_s.load(Ordering::Relaxed);
+        now_s >= last + every_s
+            && self
+                .last_s
+                .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// Whether this worker holds lines not yet handed to the logger (its housekeeping then
 /// flushes within [`FLUSH_INTERVAL`]).
 pub fn pending() -> bool {
@@ -240,4 +269,20 @@ macro_rules! error {
 #[macro_export]
 macro_rules! debug {
     ($($t:tt)*) => { if $crate::log::enabled($crate::log::Level::Debug) { $crate::log::write($crate::log::Level::Debug, format_args!($($t)*)) } };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Throttle;
+
+    /// Once per window, the first asker in it only.
+    #[test]
+    fn a_throttle_allows_one_warning_per_window() {
+        let t = Throttle::new();
+        assert!(t.allow(100, 10));
+        assert!(!t.allow(100, 10), "twice in the same second");
+        assert!(!t.allow(109, 10), "within the window");
+        assert!(t.allow(110, 10), "the window passed");
+        assert!(!t.allow(115, 10));
+    }
 }

@@ -42,8 +42,8 @@ const SPAN_CAPACITY: usize = 2048;
 struct Counters {
     exported: AtomicU64,
     dropped: AtomicU64,
-    /// Second of the last "dropped" warning.
-    warned_s: AtomicU64,
+    /// The "dropped" warning's rate.
+    warned: crate::log::Throttle,
 }
 
 impl Counters {
@@ -51,13 +51,7 @@ impl Counters {
     fn drop_spans(&self, n: u64, why: &str) {
         let total = self.dropped.fetch_add(n, Ordering::Relaxed) + n;
         let now_s = unix_ns() / 1_000_000_000;
-        let last = self.warned_s.load(Ordering::Relaxed);
-        if now_s >= last + DROP_WARN_EVERY_S
-            && self
-                .warned_s
-                .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.warned.allow(now_s, DROP_WARN_EVERY_S) {
             crate::warn!("otlp: {why}; {total} spans dropped so far");
         }
     }

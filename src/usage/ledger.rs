@@ -364,8 +364,8 @@ pub struct Queue {
     max_depth: u64,
     /// The writer's answer to a flush marker (an empty line), for the shutdown.
     flushed: Mutex<Receiver<()>>,
-    /// Second of the last "dropped" warning.
-    warned_s: AtomicU64,
+    /// The "dropped" warning's rate.
+    warned: crate::log::Throttle,
 }
 
 /// What [`Queue::push`] did with a line.
@@ -427,7 +427,7 @@ impl Queue {
             depth: queued,
             max_depth: depth.max(1) as u64,
             flushed: Mutex::new(flushed_rx),
-            warned_s: AtomicU64::new(0),
+            warned: crate::log::Throttle::new(),
         })
     }
 
@@ -457,13 +457,7 @@ impl Queue {
         }
         self.depth.fetch_sub(lines, Ordering::Relaxed);
         let n = self.dropped.fetch_add(lines, Ordering::Relaxed) + lines;
-        let last = self.warned_s.load(Ordering::Relaxed);
-        if now_s >= last + DROP_WARN_EVERY_S
-            && self
-                .warned_s
-                .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.warned.allow(now_s, DROP_WARN_EVERY_S) {
             crate::warn!("usage ledger: queue full, {n} lines dropped so far (disk too slow)");
         }
         Pushed::Dropped
