@@ -36,19 +36,12 @@ fn classify(e: &io::Error) -> IoFail {
 /// bytes are free. Returns the number read (never 0: end of stream is `Err(Closed)`).
 pub async fn read_more<S: AsyncReadRent>(
     s: &mut S,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     min_spare: usize,
     deadline: Instant,
 ) -> (Result<usize, IoFail>, Vec<u8>) {
-    if buf.capacity() - buf.len() < min_spare {
-        buf.reserve(min_spare);
-    }
-    let len = buf.len();
-    let fut = s.read(buf.slice_mut(len..));
-    match monoio::time::timeout_at(deadline, fut).await {
-        Ok((Ok(0), slice)) => (Err(IoFail::Closed), slice.into_inner()),
-        Ok((Ok(n), slice)) => (Ok(n), slice.into_inner()),
-        Ok((Err(e), slice)) => (Err(classify(&e)), slice.into_inner()),
+    match monoio::time::timeout_at(deadline, read_some(s, buf, min_spare)).await {
+        Ok(r) => r,
         Err(_) => (Err(IoFail::Timeout), Vec::new()),
     }
 }

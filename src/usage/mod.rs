@@ -207,7 +207,9 @@ impl StreamTap {
             // A chat chunk asked for with include_usage carries `"usage":null` in every event
             // but the last: skipped without parsing the line (the relay's CPU per event), unless
             // the line is a Responses event, whose `response` also carries the status.
-            if is_null_value(&payload[at + b"\"usage\"".len()..]) {
+            if value_after(&payload[at + b"\"usage\"".len()..])
+                .is_some_and(|v| v.starts_with(b"null"))
+            {
                 let line_end =
                     memchr::memchr(b'\n', &payload[at..]).map_or(payload.len(), |n| at + n);
                 let line_start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
@@ -247,13 +249,11 @@ impl StreamTap {
         let mut from = 0;
         while let Some(i) = REASON_KEY.find(&payload[from..]) {
             let at = from + i;
-            let after = &payload[at + b"_reason\"".len()..];
             from = at + 1;
-            let value = after.trim_ascii_start();
-            let Some(value) = value.strip_prefix(b":") else {
+            let Some(value) = value_after(&payload[at + b"_reason\"".len()..]) else {
                 continue;
             };
-            if value.trim_ascii_start().first() != Some(&b'"') {
+            if value.first() != Some(&b'"') {
                 continue; // null: not the last chunk
             }
             let start = memchr::memrchr(b'\n', &payload[..at]).map_or(0, |n| n + 1);
@@ -324,12 +324,13 @@ static USAGE_KEY: Needle = Needle::new(b"\"usage\"");
 static RESPONSE_KEY: Needle = Needle::new(b"\"response\"");
 static REASON_KEY: Needle = Needle::new(b"_reason\"");
 
-/// Whether `after` (what follows a JSON key's closing quote) is `: null`.
-fn is_null_value(after: &[u8]) -> bool {
+/// What follows a key's `:` (whitespace skipped), given what follows the key's closing quote;
+/// `None` when no `:` comes next (the match was no key).
+fn value_after(after: &[u8]) -> Option<&[u8]> {
     after
         .trim_ascii_start()
         .strip_prefix(b":")
-        .is_some_and(|v| v.trim_ascii_start().starts_with(b"null"))
+        .map(<[u8]>::trim_ascii_start)
 }
 
 #[cfg(test)]
