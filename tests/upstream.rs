@@ -316,13 +316,7 @@ fn a_stream_longer_than_the_idle_timeout_but_never_idle_that_long_is_whole() {
             return;
         }
         c.write(&sse_head());
-        for i in 0..12 {
-            std::thread::sleep(Duration::from_millis(40));
-            let ev = format!(
-                "data: {{\"id\":\"chatcmpl-up1\",\"object\":\"chat.completion.chunk\",\"model\":\"m1\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"p{i}\"}}}}]}}\n\n"
-            );
-            c.write(&chunk(ev.as_bytes()));
-        }
+        paced_content(c, "p", 12, Duration::from_millis(40));
         let mut out = chunk(SSE_EVENTS[1].as_bytes());
         out.extend_from_slice(&chunk(SSE_EVENTS[2].as_bytes()));
         out.extend_from_slice(b"0\r\n\r\n");
@@ -400,10 +394,16 @@ fn a_client_leaving_mid_stream_closes_the_upstream_connection() {
 /// leaves after `"w3"`.
 fn paced_events_then_silence(c: &mut UpConn<TcpStream>) {
     c.write(&sse_head());
-    for i in 0..4 {
-        std::thread::sleep(Duration::from_millis(30));
+    paced_content(c, "w", 4, Duration::from_millis(30));
+}
+
+/// `n` content chunks, `every` apart (the upstream's pacing), their contents `{tag}0`,
+/// `{tag}1`...: each event says which it is.
+fn paced_content(c: &mut UpConn<TcpStream>, tag: &str, n: usize, every: Duration) {
+    for i in 0..n {
+        std::thread::sleep(every);
         let ev = format!(
-            "data: {{\"id\":\"chatcmpl-up1\",\"object\":\"chat.completion.chunk\",\"model\":\"m1\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"w{i}\"}}}}]}}\n\n"
+            "data: {{\"id\":\"chatcmpl-up1\",\"object\":\"chat.completion.chunk\",\"model\":\"m1\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{tag}{i}\"}}}}]}}\n\n"
         );
         c.write(&chunk(ev.as_bytes()));
     }
