@@ -492,13 +492,39 @@ pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Whether any byte of the little-endian word `w` is `"`, `\\` or a control character: the
+/// classic SWAR zero-byte test (it may report a word that has none, never miss one), so
+/// text that needs no escape is skipped eight bytes at a time.
+fn may_need_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (control | quote | backslash) & HIGH != 0
+}
+
 /// Appends the escaped content of `s` without the quotes, as [`push_json_string`] escapes it
-/// (for text streamed into a string literal piece by piece).
+/// (for text streamed into a string literal piece by piece): `\"`, `\\`, the short escapes,
+/// `\u00XX` for other control characters, skipping clean text a word at a time (the text of
+/// a request or an answer is most of what the gateway writes into JSON).
 pub fn push_json_escaped(out: &mut Vec<u8>, s: &str) {
     use crate::digits::HEX;
     let b = s.as_bytes();
-    let mut run = 0;
-    for (i, &c) in b.iter().enumerate() {
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if may_need_escape(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&c) = b.get(i) else { break };
         let short: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -515,11 +541,15 @@ pub fn push_json_escaped(out: &mut Vec<u8>, s: &str) {
                 HEX[usize::from(c >> 4)],
                 HEX[usize::from(c & 0xf)],
             ],
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
-        out.extend_from_slice(&b[run..i]);
+        out.extend_from_slice(&b[start..i]);
         out.extend_from_slice(short);
-        run = i + 1;
+        i += 1;
+        start = i;
     }
-    out.extend_from_slice(&b[run..]);
+    out.extend_from_slice(&b[start..]);
 }

@@ -8,80 +8,14 @@ use simd_json::BorrowedValue as Value;
 
 use crate::scan::{scan_top_level, ScanError};
 
-/// Appends `s` as a JSON string literal.
-pub fn string(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    escaped(out, s);
-    out.push(b'"');
-}
+/// Appends `s` as a JSON string literal (the gateway's one escaper, [`crate::scan`]).
+pub use crate::scan::push_json_string as string;
 
-/// Whether any byte of the little-endian word `w` is `"`, `\\` or a control character: the
-/// classic SWAR zero-byte test (it may report a word that has none, never miss one), so
-/// text that needs no escape is skipped eight bytes at a time.
-fn may_need_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let control = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * u64::from(b'"'));
-    let quote = q.wrapping_sub(ONES) & !q;
-    let b = w ^ (ONES * u64::from(b'\\'));
-    let backslash = b.wrapping_sub(ONES) & !b;
-    (control | quote | backslash) & HIGH != 0
-}
-
-/// Appends the escaped content of `s` without quotes, byte for byte as
-/// [`crate::scan::push_json_escaped`] writes it (`\"`, `\\`, the short escapes, `\u00XX` for
-/// other control characters), but skipping clean text a word at a time: the text of a
-/// request is most of what a translation writes.
-pub fn escaped(out: &mut Vec<u8>, s: &str) {
-    use crate::digits::HEX;
-    let b = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() {
-        while let Some(chunk) = b.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if may_need_escape(u64::from_le_bytes(word)) {
-                break;
-            }
-            i += 8;
-        }
-        let Some(&c) = b.get(i) else { break };
-        let short: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => &[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(c >> 4)],
-                HEX[usize::from(c & 0xf)],
-            ],
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(&b[start..i]);
-        out.extend_from_slice(short);
-        i += 1;
-        start = i;
-    }
-    out.extend_from_slice(&b[start..]);
-}
+/// Appends the escaped content of `s` without quotes.
+pub use crate::scan::push_json_escaped as escaped;
 
 /// Appends a JSON number for an integer.
-pub fn u64(out: &mut Vec<u8>, n: u64) {
-    let _ = write!(out, "{n}");
-}
+pub use crate::digits::push_u64 as u64;
 
 /// Appends a JSON number for a float (Rust's shortest round-trip form is valid JSON for every
 /// finite value, and a parsed JSON number is always finite).
